@@ -1,0 +1,35 @@
+// Shared pieces of the foundry command line: global options, how a command
+// reports its result, and the registration hook of each command group.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "foundry/common/error.h"
+
+namespace foundry::cli {
+
+enum class OutputFormat { Table, Json };
+
+struct Globals {
+  int verbose = 0;
+  OutputFormat output = OutputFormat::Table;
+  std::string connect;  // libvirt URI; empty = layered default
+};
+
+// A command's body. Its Status decides the exit code; main() prints errors.
+using Action = std::function<Status()>;
+
+// Sets the action a subcommand runs when selected.
+void set_action(CLI::App* cmd, Action a);
+
+// Prints an error once, at the edge: message, diagnostics, hint, and library
+// detail when --verbose is on.
+void print_error(const Error& e, const Globals& g);
+
+// One per command group (one file each).
+void register_vm_commands(CLI::App& app, Globals& g);
+
+}  // namespace foundry::cli
