@@ -29,7 +29,14 @@ void set_action(CLI::App* cmd, Action a);
 // detail when --verbose is on.
 void print_error(const Error& e, const Globals& g);
 
-// One per command group (one file each).
-void register_vm_commands(CLI::App& app, Globals& g);
+// Each command group lives in its own file and registers itself at static
+// initialisation time:
+//   static const CommandGroup reg(10, [](CLI::App& app, Globals& g) { ... });
+// Groups are added to the app in ascending `order` (the --help listing order).
+using RegisterFn = void (*)(CLI::App&, Globals&);
+struct CommandGroup {
+  CommandGroup(int order, RegisterFn fn);
+};
+void register_all_groups(CLI::App& app, Globals& g);
 
 }  // namespace foundry::cli

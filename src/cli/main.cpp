@@ -2,7 +2,9 @@
 // prints. Every command exits with the codes of seed 001.
 #include <cstdio>
 #include <exception>
+#include <algorithm>
 #include <map>
+#include <vector>
 
 #include "cli.h"
 #include "foundry/common/log.h"
@@ -20,6 +22,21 @@ std::map<CLI::App*, Action>& actions() {
 void set_action(CLI::App* cmd, Action a) {
   actions()[cmd] = std::move(a);
   cmd->callback([cmd] { g_selected = &actions()[cmd]; });
+}
+
+namespace {
+std::vector<std::pair<int, RegisterFn>>& groups() {
+  static std::vector<std::pair<int, RegisterFn>> v;
+  return v;
+}
+}  // namespace
+
+CommandGroup::CommandGroup(int order, RegisterFn fn) { groups().emplace_back(order, fn); }
+
+void register_all_groups(CLI::App& app, Globals& g) {
+  auto v = groups();
+  std::stable_sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  for (auto& [order, fn] : v) fn(app, g);
 }
 
 void print_error(const Error& e, const Globals& g) {
@@ -50,7 +67,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("-c,--connect", g.connect, "libvirt URI (default: $FOUNDRY_URI, config file, qemu:///system)");
 
-  register_vm_commands(app, g);
+  register_all_groups(app, g);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,1 @@
+pkg_check_modules(LIBVIRT REQUIRED IMPORTED_TARGET libvirt)
