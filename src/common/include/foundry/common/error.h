@@ -105,6 +105,15 @@ tl::unexpected<Error> fail_errno(ErrorKind kind, fmt::format_string<Args...> f, 
 
 inline Status ok() { return {}; }
 
+namespace detail {
+// The value of a successful Result, moved out; nothing for Status.
+template <typename T>
+T take(tl::expected<T, Error>&& r) {
+  return std::move(*r);
+}
+inline void take(tl::expected<void, Error>&&) {}
+}  // namespace detail
+
 }  // namespace foundry
 
 // Evaluates a Result expression; on error returns it (wrapped with the
@@ -115,7 +124,7 @@ inline Status ok() { return {}; }
   ({                                                                       \
     auto&& foundry_try_r_ = (expr);                                        \
     if (!foundry_try_r_) return ::tl::unexpected(std::move(foundry_try_r_).error()); \
-    std::move(foundry_try_r_).value();                                     \
+    ::foundry::detail::take(std::move(foundry_try_r_));                    \
   })
 
 #define FOUNDRY_TRY_CTX(expr, ...)                                         \
@@ -123,5 +132,5 @@ inline Status ok() { return {}; }
     auto&& foundry_try_r_ = (expr);                                        \
     if (!foundry_try_r_)                                                   \
       return ::tl::unexpected(std::move(foundry_try_r_).error().wrap(fmt::format(__VA_ARGS__))); \
-    std::move(foundry_try_r_).value();                                     \
+    ::foundry::detail::take(std::move(foundry_try_r_));                    \
   })
