@@ -105,6 +105,21 @@ tl::unexpected<Error> fail_errno(ErrorKind kind, fmt::format_string<Args...> f, 
 
 inline Status ok() { return {}; }
 
+namespace detail {
+// The value of a successful Result for FOUNDRY_TRY; nothing for Status
+// (tl::expected<void, E> has no value()).
+template <typename T>
+T try_value(tl::expected<T, Error>&& r) {
+  return std::move(r).value();
+}
+inline void try_value(tl::expected<void, Error>&&) {}
+template <typename T>
+T try_value(tl::expected<T, Error>& r) {
+  return std::move(r).value();
+}
+inline void try_value(tl::expected<void, Error>&) {}
+}  // namespace detail
+
 }  // namespace foundry
 
 // Evaluates a Result expression; on error returns it (wrapped with the
@@ -115,7 +130,7 @@ inline Status ok() { return {}; }
   ({                                                                       \
     auto&& foundry_try_r_ = (expr);                                        \
     if (!foundry_try_r_) return ::tl::unexpected(std::move(foundry_try_r_).error()); \
-    std::move(foundry_try_r_).value();                                     \
+    ::foundry::detail::try_value(foundry_try_r_);                         \
   })
 
 #define FOUNDRY_TRY_CTX(expr, ...)                                         \
@@ -123,5 +138,5 @@ inline Status ok() { return {}; }
     auto&& foundry_try_r_ = (expr);                                        \
     if (!foundry_try_r_)                                                   \
       return ::tl::unexpected(std::move(foundry_try_r_).error().wrap(fmt::format(__VA_ARGS__))); \
-    std::move(foundry_try_r_).value();                                     \
+    ::foundry::detail::try_value(foundry_try_r_);                         \
   })
