@@ -154,10 +154,9 @@ Status create_vm(Hypervisor& hv, const VmPlan& plan, const CreateOptions& opts) 
 
   if (vm.cloud_init) {
     auto iso = VolumeName::cloudinit(vm.name);
-    VolumeSpec spec{iso, VolumeFormat::Raw, plan.cloudinit_iso.size(), 0, std::nullopt};
-    FOUNDRY_TRY_CTX(hv.create_volume(pool, spec), "{}", ctx(("create volume " + iso).c_str()));
+    FOUNDRY_TRY_CTX(hv.create_volume_from_bytes(pool, iso, plan.cloudinit_iso), "{}",
+                    ctx(("upload cloud-init ISO as volume " + iso).c_str()));
     undo.push("volume " + iso, [&hv, pool, iso] { (void)hv.delete_volume(pool, iso); });
-    FOUNDRY_TRY_CTX(hv.upload_volume(pool, iso, plan.cloudinit_iso), "{}", ctx("upload cloud-init ISO"));
     step(opts.on_step, "Cloud-init ISO generated");
   }
 

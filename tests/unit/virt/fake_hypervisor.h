@@ -132,8 +132,11 @@ class FakeHypervisor : public Hypervisor {
     pools[pool][spec.name] = v;
     return ok();
   }
-  Status upload_volume(const std::string& pool, const std::string& name, const std::string& bytes) override {
-    FOUNDRY_TRY(maybe_fail("upload_volume", name));
+  Status create_volume_from_bytes(const std::string& pool, const std::string& name,
+                                  const std::string& bytes) override {
+    FOUNDRY_TRY(maybe_fail("create_volume_from_bytes", name));
+    VolumeSpec spec{name, VolumeFormat::Raw, bytes.size(), 0, std::nullopt};
+    pools[pool][name] = VolumeDetails{name, pool, "/pools/" + pool + "/" + name, "", "raw", bytes.size(), 0, "", ""};
     uploads[pool + "/" + name] = bytes;
     return ok();
   }

@@ -76,7 +76,7 @@ TEST(CreateVm, MakesEverythingInOrderWithProgress) {
 // The acceptance rule: a failure at any step leaves nothing this run made.
 TEST(CreateVm, FailureAtEveryStepLeavesNothingBehind) {
   for (std::string step : {"ensure_pool:foundry-vms", "create_volume:web_boot", "create_volume:web_data-vdb",
-                           "create_volume:web_data-vdc", "create_volume:web_cloudinit", "upload_volume:web_cloudinit",
+                           "create_volume:web_data-vdc", "create_volume_from_bytes:web_cloudinit",
                            "define_domain:web", "set_autostart:web", "start_domain:web"}) {
     World w;
     auto plan = w.plan();

@@ -59,7 +59,10 @@ class Hypervisor {
   // The volume whose target path is `path`, in any pool.
   virtual Result<std::optional<VolumeDetails>> find_volume_by_path(const std::string& path) = 0;
   virtual Status create_volume(const std::string& pool, const VolumeSpec& spec) = 0;
-  virtual Status upload_volume(const std::string& pool, const std::string& name, const std::string& bytes) = 0;
+  // A raw volume holding exactly `bytes` (the cloud-init ISO), streamed to the
+  // hypervisor so remote ones work; nothing is left if the upload fails.
+  virtual Status create_volume_from_bytes(const std::string& pool, const std::string& name,
+                                          const std::string& bytes) = 0;
   virtual Status delete_volume(const std::string& pool, const std::string& name) = 0;
 
   // Host networking: names of bridges a VM can attach to.
