@@ -201,7 +201,8 @@ TEST_F(NoCloudIso, CloudInitParsesAndRendersTheNetworkConfig) {
     std::vector<std::string> renderers;
   };
   // The seed's `to: default` renders only through netplan on cloud-init
-  // < 25.3; `0.0.0.0/0` renders everywhere (see docs/cloudinit.md).
+  // without PR #6391 (Debian 12: 22.4); `0.0.0.0/0` renders through all
+  // three (see docs/cloudinit.md).
   std::vector<Case> cases = {{DefaultRouteStyle::Keyword, {"netplan"}},
                              {DefaultRouteStyle::ZeroCidr, {"netplan", "networkd", "eni"}}};
   for (const auto& c : cases) {
