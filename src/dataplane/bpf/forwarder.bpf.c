@@ -379,8 +379,8 @@ static __always_inline int flood(struct xdp_md *ctx, __u32 vni, __u32 ingress, i
   if (!from_uplink) {
     struct fdp_vni *info = bpf_map_lookup_elem(&vnis, &vni);
     if (info && (info->flags & FDP_VNI_F_REMOTE_FLOOD)) {
-      struct fdp_bum_event ev = {.vni = vni, .ingress_ifindex = ingress};
       __u64 len = bpf_xdp_get_buff_len(ctx);
+      struct fdp_bum_event ev = {.vni = vni, .ingress_ifindex = ingress, .frame_len = (__u32)len, .pad = 0};
       /* In XDP programs this helper also copies len bytes of the packet. */
       long err = bpf_perf_event_output(ctx, &bum_events, BPF_F_CURRENT_CPU | (len << 32), &ev, sizeof(ev));
       count(ctx, err ? FDP_E_BUM_LOST : FDP_E_BUM_TO_AGENT);

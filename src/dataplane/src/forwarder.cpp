@@ -28,6 +28,59 @@ bool path_exists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
+// Whether a pinned map can stand in for the one this build declares. We do
+// this instead of letting libbpf reuse pins by path because the kernel adds
+// BPF_F_RDONLY_PROG to every devmap it creates, and libbpf's own check then
+// sees a flag mismatch and refuses the map (and userspace may not create a
+// devmap with that flag to match).
+Status check_compatible(const struct bpf_map* m, int fd, const std::string& path) {
+  struct bpf_map_info info {};
+  __u32 len = sizeof(info);
+  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len))
+    return fail(libbpf_error(err, fmt::format("read pinned map {}", path)));
+  __u32 want_max = bpf_map__max_entries(m);
+  if (bpf_map__type(m) == BPF_MAP_TYPE_PERF_EVENT_ARRAY && want_max == 0)
+    want_max = static_cast<__u32>(libbpf_num_possible_cpus());  // what libbpf creates it with
+  __u32 ignore = BPF_F_RDONLY_PROG;
+  std::string diff;
+  if (info.type != static_cast<__u32>(bpf_map__type(m))) diff = fmt::format("type {} != {}", info.type, bpf_map__type(m));
+  else if (info.key_size != bpf_map__key_size(m)) diff = fmt::format("key size {} != {}", info.key_size, bpf_map__key_size(m));
+  else if (info.value_size != bpf_map__value_size(m))
+    diff = fmt::format("value size {} != {}", info.value_size, bpf_map__value_size(m));
+  else if (info.max_entries != want_max) diff = fmt::format("max entries {} != {}", info.max_entries, want_max);
+  else if ((info.map_flags & ~ignore) != (bpf_map__map_flags(m) & ~ignore))
+    diff = fmt::format("flags {:#x} != {:#x}", info.map_flags, bpf_map__map_flags(m));
+  if (diff.empty()) return ok();
+  return fail(Error(ErrorKind::Operation, fmt::format("pinned map '{}' at {} does not match this build: {}",
+                                                      bpf_map__name(m), path, diff)));
+}
+
+// Adopts every map already pinned in dir; the others get a pin path, so
+// libbpf creates and pins them during load. True when anything was adopted.
+Result<bool> adopt_pinned_maps(struct bpf_object* obj, const std::string& dir) {
+  bool adopted = false;
+  struct bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    // Internal maps (.rodata and friends) are not state; there are none
+    // today, and pinning them would tie reloads to one build.
+    if (bpf_map__is_internal(m)) continue;
+    std::string path = dir + "/" + bpf_map__name(m);
+    if (!path_exists(path)) {
+      if (int err = bpf_map__set_pin_path(m, path.c_str()))
+        return fail(libbpf_error(err, fmt::format("set pin path {}", path)));
+      continue;
+    }
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) return fail(libbpf_error(fd, fmt::format("open pinned map {}", path)));
+    UniqueFd owned(fd);
+    FOUNDRY_TRY(check_compatible(m, fd, path));
+    if (int err = bpf_map__reuse_fd(m, fd))  // dups fd
+      return fail(libbpf_error(err, fmt::format("adopt pinned map {}", path)));
+    adopted = true;
+  }
+  return adopted;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Forwarder>> Forwarder::load(const ForwarderOptions& opts) {
@@ -47,20 +100,14 @@ Result<std::unique_ptr<Forwarder>> Forwarder::load(const ForwarderOptions& opts)
 
   if (!opts.pin_dir.empty()) {
     FOUNDRY_TRY_CTX(prepare_pin_dir(opts.pin_dir), "load XDP forwarder");
-    // libbpf reuses a map whose pin path exists (after checking type, sizes
-    // and flags) and pins the ones it creates.
-    bool any_existing = false;
-    struct bpf_map* m;
-    bpf_object__for_each_map(m, s->obj) {
-      // Internal maps (.rodata and friends) are not state; there are none
-      // today, and pinning them would tie reloads to one build.
-      if (bpf_map__is_internal(m)) continue;
-      std::string path = opts.pin_dir + "/" + bpf_map__name(m);
-      any_existing = any_existing || path_exists(path);
-      if (int err = bpf_map__set_pin_path(m, path.c_str()))
-        return fail(libbpf_error(err, fmt::format("set pin path {}", path)));
-    }
-    fw->reused_ = any_existing;
+    auto adopted = adopt_pinned_maps(s->obj, opts.pin_dir);
+    if (!adopted)
+      return fail(std::move(adopted.error())
+                      .with_hint(fmt::format("the maps pinned in {} come from another build or size; keep the old "
+                                             "size, or remove them (losing the forwarding state) to start empty",
+                                             opts.pin_dir))
+                      .wrap("load XDP forwarder"));
+    fw->reused_ = *adopted;
   }
 
   if (int err = forwarder__load(s)) {

@@ -111,10 +111,14 @@ struct fdp_flood_remote {
   __u32 pad2;
 };
 
-/* Sample written to bum_events ahead of the frame bytes. */
+/* Sample written to bum_events ahead of the frame bytes. The sample may
+ * carry trailing padding (perf aligns records to 8 bytes): frame_len says
+ * how many of the bytes after this header are the frame. */
 struct fdp_bum_event {
   __u32 vni;
   __u32 ingress_ifindex;
+  __u32 frame_len;
+  __u32 pad;
 };
 
 /* counters: per-CPU array indexed by enum fdp_counter. Every frame the
