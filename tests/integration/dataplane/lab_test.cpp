@@ -24,6 +24,17 @@ T take(Result<T>&& r) {
 }
 inline void take(Status&&) {}
 
+// Echo replies received by ns from to (of count); -1 and a test failure
+// when ping could not run.
+int pings(const std::string& ns, const std::string& to, int count) {
+  auto r = Lab::ping(ns, to, count);
+  if (!r) {
+    ADD_FAILURE() << "ping from " << ns << " to " << to << ": " << r.error().to_string();
+    return -1;
+  }
+  return *r;
+}
+
 // Fails the test (returning from it) on an error, else yields the value.
 #define LAB_OK(expr)                                                          \
   ({                                                                          \
@@ -77,7 +88,7 @@ TEST_F(LabTest, SeedLabPingsThroughXdp) {
   LAB_OK(Lab::address(c1, "eth0", "192.0.2.1/24"));
   LAB_OK(Lab::address(c2, "eth0", "192.0.2.2/24"));
 
-  EXPECT_EQ(LAB_OK(Lab::ping(c1, "192.0.2.2", 1)), 0) << "the host must not forward on its own";
+  EXPECT_EQ(pings(c1, "192.0.2.2", 1), 0) << "the host must not forward on its own";
 
   auto dp = open_in(host);
   ASSERT_TRUE(dp);
@@ -100,8 +111,8 @@ TEST_F(LabTest, SeedLabPingsThroughXdp) {
   }
 
   Counters before = LAB_OK(dp->forwarder().counters());
-  EXPECT_EQ(LAB_OK(Lab::ping(c1, "192.0.2.2", 5)), 5);
-  EXPECT_EQ(LAB_OK(Lab::ping(c2, "192.0.2.1", 5)), 5);
+  EXPECT_EQ(pings(c1, "192.0.2.2", 5), 5);
+  EXPECT_EQ(pings(c2, "192.0.2.1", 5), 5);
   Counters d = LAB_OK(dp->forwarder().counters()).since(before);
   // 10 echo requests + 10 replies, plus ARP, all switched by XDP.
   EXPECT_GE(d.packets(FDP_R_FWD_LOCAL), 20u);
@@ -124,7 +135,7 @@ TEST_F(LabTest, SeedLabPingsThroughXdp) {
     uint32_t c1h = LAB_OK(ifindex_of("c1h"));
     EXPECT_FALSE(LAB_OK(xdp_query(c1h)).has_value());
   }
-  EXPECT_EQ(LAB_OK(Lab::ping(c1, "192.0.2.2", 1)), 0);
+  EXPECT_EQ(pings(c1, "192.0.2.2", 1), 0);
 }
 
 // veth quirk the loader exists to handle: frames redirected into a veth are
@@ -145,14 +156,14 @@ TEST_F(LabTest, VethPeerWithoutXdpProgramLosesRedirectedFrames) {
   LAB_OK(attach(*dp, host, "c2h", 100, c2, XdpMode::Native, false));
 
   Counters before = LAB_OK(dp->forwarder().counters());
-  EXPECT_EQ(LAB_OK(Lab::ping(c1, "192.0.2.2", 2)), 0);
+  EXPECT_EQ(pings(c1, "192.0.2.2", 2), 0);
   Counters d = LAB_OK(dp->forwarder().counters()).since(before);
   EXPECT_GE(d.packets(FDP_V_REDIRECT), 1u) << "the forwarder redirected the ARP requests";
 
   // Attaching the ports again with their peers fixes it.
   LAB_OK(attach(*dp, host, "c1h", 100, c1));
   LAB_OK(attach(*dp, host, "c2h", 100, c2));
-  EXPECT_EQ(LAB_OK(Lab::ping(c1, "192.0.2.2", 3)), 3);
+  EXPECT_EQ(pings(c1, "192.0.2.2", 3), 3);
 }
 
 // Generic (skb) mode works too, e.g. for drivers without native XDP.
@@ -174,7 +185,7 @@ TEST_F(LabTest, GenericModeForwards) {
     EXPECT_EQ(LAB_OK(xdp_query(c1h))->mode, XdpMode::Generic);
   }
   Counters before = LAB_OK(dp->forwarder().counters());
-  EXPECT_EQ(LAB_OK(Lab::ping(c1, "192.0.2.2", 3)), 3);
+  EXPECT_EQ(pings(c1, "192.0.2.2", 3), 3);
   EXPECT_GE(LAB_OK(dp->forwarder().counters()).since(before).packets(FDP_R_FWD_LOCAL), 6u);
 }
 
@@ -221,7 +232,7 @@ class TwoHostLab : public LabTest {
       LAB_OK(Lab::veth(c.host, c.hif, c.cns, "eth0", 1450));
       LAB_OK(Lab::address(c.cns, "eth0", c.cidr, c.mac));
     }
-    EXPECT_EQ(LAB_OK(Lab::ping(containers_[0], "192.0.2.2", 1)), 0) << "no path without the forwarders";
+    EXPECT_EQ(pings(containers_[0], "192.0.2.2", 1), 0) << "no path without the forwarders";
 
     setup_host(a_, "198.51.100.1", "198.51.100.2", b_.ns);
     setup_host(b_, "198.51.100.2", "198.51.100.1", a_.ns);
@@ -281,8 +292,8 @@ class TwoHostLab : public LabTest {
 TEST_F(TwoHostLab, SameVniAcrossHostsPings) {
   Counters a0 = LAB_OK(a_.dp->forwarder().counters());
   Counters b0 = LAB_OK(b_.dp->forwarder().counters());
-  EXPECT_EQ(LAB_OK(Lab::ping(containers_[0], "192.0.2.2", 5)), 5) << "VNI 100: A -> B";
-  EXPECT_EQ(LAB_OK(Lab::ping(containers_[3], "192.0.2.3", 5)), 5) << "VNI 200: B -> A";
+  EXPECT_EQ(pings(containers_[0], "192.0.2.2", 5), 5) << "VNI 100: A -> B";
+  EXPECT_EQ(pings(containers_[3], "192.0.2.3", 5), 5) << "VNI 200: B -> A";
   Counters a = LAB_OK(a_.dp->forwarder().counters()).since(a0);
   Counters b = LAB_OK(b_.dp->forwarder().counters()).since(b0);
   // Each host encapsulated its 5 requests or replies per direction and
@@ -299,12 +310,104 @@ TEST_F(TwoHostLab, SameVniAcrossHostsPings) {
 
 TEST_F(TwoHostLab, DifferentVnisAreIsolated) {
   // a200 (VNI 200) and b100 (VNI 100) share a subnet but not a segment.
-  EXPECT_EQ(LAB_OK(Lab::ping(containers_[1], "192.0.2.2", 2)), 0);
-  EXPECT_EQ(LAB_OK(Lab::ping(containers_[0], "192.0.2.4", 2)), 0);
+  EXPECT_EQ(pings(containers_[1], "192.0.2.2", 2), 0);
+  EXPECT_EQ(pings(containers_[0], "192.0.2.4", 2), 0);
   // Nor within a host.
-  EXPECT_EQ(LAB_OK(Lab::ping(containers_[0], "192.0.2.3", 2)), 0);
+  EXPECT_EQ(pings(containers_[0], "192.0.2.3", 2), 0);
   // While the same VNIs still work (so the failures above are isolation).
-  EXPECT_EQ(LAB_OK(Lab::ping(containers_[1], "192.0.2.4", 2)), 2);
+  EXPECT_EQ(pings(containers_[1], "192.0.2.4", 2), 2);
+}
+
+// Interop with a VTEP we did not write: host B is a Linux bridge with a
+// kernel vxlan device (head-end replication via an all-zeros FDB entry),
+// host A is Foundry. Traffic must flow both ways through Foundry's VTEP, and
+// B's kernel must learn A's container behind A's VTEP address, which it only
+// does from VXLAN it decapsulated itself.
+//
+// Host B's underlay veth runs no XDP program now, so it would drop the
+// frames A's forwarder redirects into the underlay (see the veth receive
+// side in docs/dataplane.md); GRO on it gives it NAPI, as a user of the
+// kernel path would set up.
+class InteropLab : public LabTest {
+ protected:
+  void SetUp() override {
+    LabTest::SetUp();
+    if (IsSkipped()) return;
+    if (find_program("bridge").empty()) GTEST_SKIP() << "needs iproute2's bridge tool";
+    if (find_program("ethtool").empty()) GTEST_SKIP() << "needs ethtool (scripts/install-deps)";
+    a_ = LAB_OK(lab_.add_netns("hostA"));
+    b_ = LAB_OK(lab_.add_netns("hostB"));
+    ca_ = LAB_OK(lab_.add_netns("a100"));
+    cb_ = LAB_OK(lab_.add_netns("b100"));
+    LAB_OK(Lab::veth(a_, "ul", b_, "ul"));
+    LAB_OK(Lab::address(a_, "ul", "198.51.100.1/24"));
+    LAB_OK(Lab::address(b_, "ul", "198.51.100.2/24"));
+    LAB_OK(Lab::veth(a_, "a100h", ca_, "eth0", 1450));
+    LAB_OK(Lab::address(ca_, "eth0", "192.0.2.1/24", "02:00:00:00:00:01"));
+    LAB_OK(Lab::veth(b_, "b100h", cb_, "eth0", 1450));
+    LAB_OK(Lab::address(cb_, "eth0", "192.0.2.2/24", "02:00:00:00:00:02"));
+
+    // Host B: the kernel path.
+    LAB_OK(Lab::ip(b_, {"link", "add", "br100", "type", "bridge"}));
+    LAB_OK(Lab::ip(b_, {"link", "add", "vxlan100", "type", "vxlan", "id", "100", "local", "198.51.100.2", "dstport",
+                        "4789", "dev", "ul"}));
+    LAB_OK(Lab::ip(b_, {"link", "set", "vxlan100", "master", "br100", "up"}));
+    LAB_OK(Lab::ip(b_, {"link", "set", "b100h", "master", "br100"}));
+    LAB_OK(Lab::ip(b_, {"link", "set", "br100", "up"}));
+    LAB_OK(run_checked({"bridge", "-n", b_, "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan100", "dst",
+                        "198.51.100.1"}));
+    LAB_OK(run_checked({"ip", "netns", "exec", b_, "ethtool", "-K", "ul", "gro", "on"}));
+
+    // Host A: Foundry.
+    dp_ = open_in(a_);
+    ASSERT_TRUE(dp_);
+    MacAddr b_mac;
+    {
+      auto scope = LAB_OK(NetnsScope::enter(Lab::path(b_)));
+      b_mac = LAB_OK(interface_mac("ul"));
+    }
+    auto scope = LAB_OK(NetnsScope::enter(Lab::path(a_)));
+    LAB_OK(dp_->attach_uplink(UplinkSpec{"ul", *net::Ipv4::parse("198.51.100.1"), 4789, XdpMode::Native}));
+    Forwarder& fw = dp_->forwarder();
+    MacAddr a_mac = LAB_OK(interface_mac("ul"));
+    uint32_t ul = LAB_OK(ifindex_of("ul"));
+    net::Ipv4 vtep_b = *net::Ipv4::parse("198.51.100.2");
+    LAB_OK(fw.add_neighbor(vtep_b, Neighbor{ul, a_mac, b_mac}));
+    LAB_OK(fw.add_flood_remote(100, vtep_b));
+    bum_ = LAB_OK(BumReplicator::create(fw));
+    bum_->start();
+    PortSpec p;
+    p.ifname = "a100h";
+    p.vni = 100;
+    p.mode = XdpMode::Native;
+    p.peer = PeerInterface{Lab::path(ca_), "eth0"};
+    LAB_OK(dp_->attach_port(p));
+    LAB_OK(fw.fdb().put(FdbKey{100, *MacAddr::parse("02:00:00:00:00:02")}, FdbEntry::remote(vtep_b)));
+  }
+
+  void TearDown() override {
+    bum_.reset();
+    dp_.reset();
+  }
+
+  std::string a_, b_, ca_, cb_;
+  std::unique_ptr<Loader> dp_;
+  std::unique_ptr<BumReplicator> bum_;
+};
+
+TEST_F(InteropLab, TrafficFlowsBothWaysWithAKernelVxlanPeer) {
+  Counters before = LAB_OK(dp_->forwarder().counters());
+  EXPECT_EQ(pings(ca_, "192.0.2.2", 5), 5) << "Foundry -> kernel vxlan";
+  EXPECT_EQ(pings(cb_, "192.0.2.1", 5), 5) << "kernel vxlan -> Foundry";
+  Counters d = LAB_OK(dp_->forwarder().counters()).since(before);
+  EXPECT_GE(d.packets(FDP_R_ENCAP), 10u);
+  EXPECT_GE(d.packets(FDP_E_DECAP), 10u) << "the kernel's VXLAN was decapsulated by XDP";
+  EXPECT_EQ(d.packets(FDP_R_DROP_BAD_VXLAN) + d.packets(FDP_R_DROP_MALFORMED) + d.packets(FDP_R_DROP_BAD_CSUM), 0u);
+
+  // B's kernel learned A's container behind A's VTEP: it accepted our
+  // encapsulation (and its source port, checksum, flags) as VXLAN.
+  auto fdb = LAB_OK(run_checked({"bridge", "-n", b_, "fdb", "show", "dev", "vxlan100"}));
+  EXPECT_NE(fdb.out.find("02:00:00:00:00:01 dst 198.51.100.1"), std::string::npos) << fdb.out;
 }
 
 }  // namespace
