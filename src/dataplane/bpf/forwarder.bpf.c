@@ -204,20 +204,23 @@ static __always_inline void *pkt_end(struct xdp_md *ctx)
   return p;
 }
 
-static __always_inline void count(struct xdp_md *ctx, __u32 idx)
+static __always_inline void count_len(__u32 idx, __u64 len)
 {
   struct fdp_counter_val *c = bpf_map_lookup_elem(&counters, &idx);
   if (c) {
     /* Per-CPU slot: no other writer, so no atomics. */
     c->packets += 1;
-    c->bytes += bpf_xdp_get_buff_len(ctx);
+    c->bytes += len;
   }
 }
 
+static __always_inline void count(struct xdp_md *ctx, __u32 idx) { count_len(idx, bpf_xdp_get_buff_len(ctx)); }
+
 static __always_inline int finish(struct xdp_md *ctx, int verdict, __u32 reason)
 {
-  count(ctx, (__u32)verdict);
-  count(ctx, reason);
+  __u64 len = bpf_xdp_get_buff_len(ctx);
+  count_len((__u32)verdict, len);
+  count_len(reason, len);
   return verdict;
 }
 
