@@ -177,6 +177,12 @@ struct {
   __uint(value_size, sizeof(__u32));
 } bum_events SEC(".maps");
 
+/* What learning wrote, for the agent's Watch stream. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, FDP_LEARN_RING_BYTES);
+} learn_events SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, FDP_COUNTER_MAX);
@@ -355,10 +361,15 @@ static __always_inline void learn(struct xdp_md *ctx, __u32 vni, const __u8 *src
   entry.type = FDP_FDB_LOCAL;
   entry.flags = FDP_FDB_F_LEARNED;
   entry.ifindex = ifindex;
-  if (bpf_map_update_elem(&fdb, &key, &entry, BPF_ANY) != 0)
+  if (bpf_map_update_elem(&fdb, &key, &entry, BPF_ANY) != 0) {
     count(ctx, FDP_E_LEARN_FAILED);
-  else
-    count(ctx, old ? FDP_E_LEARN_MOVE : FDP_E_LEARN_NEW);
+    return;
+  }
+  count(ctx, old ? FDP_E_LEARN_MOVE : FDP_E_LEARN_NEW);
+  struct fdp_learn_event ev = {.vni = vni, .ifindex = ifindex, .kind = old ? FDP_LEARN_MOVE : FDP_LEARN_NEW};
+  __builtin_memcpy(ev.mac, src, 6);
+  if (bpf_ringbuf_output(&learn_events, &ev, sizeof(ev), 0) != 0)
+    count(ctx, FDP_E_LEARN_EVENT_LOST);
 }
 
 static __always_inline int redirect_port(struct xdp_md *ctx, __u32 ifindex, __u32 reason)

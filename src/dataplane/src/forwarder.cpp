@@ -140,6 +140,7 @@ Forwarder::~Forwarder() = default;
 int Forwarder::program_fd() const { return bpf_program__fd(skel_->progs.foundry_forward); }
 int Forwarder::pass_program_fd() const { return bpf_program__fd(skel_->progs.foundry_pass); }
 int Forwarder::bum_events_fd() const { return bpf_map__fd(skel_->maps.bum_events); }
+int Forwarder::learn_events_fd() const { return bpf_map__fd(skel_->maps.learn_events); }
 
 Result<int> Forwarder::flood_group_fd(Vni vni, bool create) const {
   int outer = bpf_map__fd(skel_->maps.flood_groups);

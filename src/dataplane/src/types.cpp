@@ -113,6 +113,7 @@ std::string_view counter_name(uint32_t index) {
     case FDP_E_LEARN_STATIC: return "event.learn_static";
     case FDP_E_BUM_TO_AGENT: return "event.bum_to_agent";
     case FDP_E_BUM_LOST: return "event.bum_lost";
+    case FDP_E_LEARN_EVENT_LOST: return "event.learn_event_lost";
     case FDP_COUNTER_MAX: break;
   }
   return {};

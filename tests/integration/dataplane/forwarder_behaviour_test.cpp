@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "forwarder_fixture.h"
+#include "foundry/dataplane/learn_watcher.h"
 
 namespace foundry::dataplane::testing {
 namespace {
@@ -122,6 +123,21 @@ TEST_F(ForwarderBehaviour, LearnsSourceMacOnceAndWritesOnlyOnChange) {
   ASSERT_TRUE(run("p3", from_a_elsewhere).has_value());
   EXPECT_EQ(fdb_get(kOtherVni, kMacA)->ifindex, ports_.p3);
   EXPECT_EQ(fdb_get(kVni, kMacA)->ifindex, ports_.p3);
+}
+
+TEST_F(ForwarderBehaviour, LearnWatcherReportsNewAndMovedMacs) {
+  std::vector<LearnEvent> seen;
+  auto w = LearnWatcher::create(*fw_, [&](const LearnEvent& e) { seen.push_back(e); });
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  ASSERT_TRUE(run("p1", icmp_frame(kMacB, kMacA, kIpA, kIpB)).has_value());
+  ASSERT_TRUE(run("p1", icmp_frame(kMacB, kMacA, kIpA, kIpB)).has_value());  // no write, no event
+  FOUNDRY_ASSERT_OK(fw_->add_port(ports_.p3, PortConfig{kVni, false, true}));
+  ASSERT_TRUE(run("p3", icmp_frame(kMacB, kMacA, kIpA, kIpB)).has_value());
+  auto n = (*w)->poll(std::chrono::milliseconds(100));
+  ASSERT_TRUE(n.has_value()) << n.error().to_string();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (LearnEvent{kVni, kMacA, ports_.p1, false}));
+  EXPECT_EQ(seen[1], (LearnEvent{kVni, kMacA, ports_.p3, true}));
 }
 
 TEST_F(ForwarderBehaviour, LearningNeverOverwritesStaticEntries) {

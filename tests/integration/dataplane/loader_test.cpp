@@ -127,7 +127,7 @@ TEST_F(LoaderTest, ForwardingStateSurvivesTheLoaderAndIsAdopted) {
   ASSERT_TRUE(pinned.has_value());
   std::set<std::string> names(pinned->begin(), pinned->end());
   for (const char* m : {"fdb", "ports", "tx_ports", "flood_groups", "neighbours", "vtep", "vnis", "flood_remote",
-                        "bum_events", "counters"})
+                        "bum_events", "learn_events", "counters"})
     EXPECT_TRUE(names.count(m)) << "map " << m << " not pinned in " << kDefaultPinDir;
 
   auto dp = Loader::open();

@@ -55,6 +55,7 @@ class Forwarder {
   VniMap& vnis() { return vnis_; }
   FloodRemoteMap& flood_remotes() { return flood_remotes_; }
   int bum_events_fd() const;
+  int learn_events_fd() const;
 
   // An access port in cfg.vni: tx_ports, the VNI's flood group and ports,
   // written in that order so the program never sees a half-made port. A port

@@ -121,6 +121,22 @@ struct fdp_bum_event {
   __u32 pad;
 };
 
+/* learn_events: ring buffer record for every FDB write the program makes. */
+enum fdp_learn_kind {
+  FDP_LEARN_NEW = 1,
+  FDP_LEARN_MOVE = 2,
+};
+
+struct fdp_learn_event {
+  __u32 vni;
+  __u32 ifindex;
+  __u8 mac[6];
+  __u8 kind; /* enum fdp_learn_kind */
+  __u8 pad;
+};
+
+#define FDP_LEARN_RING_BYTES (256 * 1024)
+
 /* counters: per-CPU array indexed by enum fdp_counter. Every frame the
  * program sees bumps exactly one FDP_V_* (its verdict) and exactly one
  * FDP_R_* (why); FDP_E_* count events that come on top. */
@@ -162,6 +178,7 @@ enum fdp_counter {
   FDP_E_LEARN_STATIC,    /* source MAC matches a static entry elsewhere: kept */
   FDP_E_BUM_TO_AGENT,    /* BUM frame copied to bum_events */
   FDP_E_BUM_LOST,        /* copy to bum_events failed (no reader) */
+  FDP_E_LEARN_EVENT_LOST,/* learn_events ring full: a watcher missed an entry */
   FDP_COUNTER_MAX,
 };
 
