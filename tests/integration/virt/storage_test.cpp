@@ -26,29 +26,14 @@
 #include "foundry/virt/download.h"
 #include "foundry/virt/image.h"
 #include "foundry/virt/storage.h"
+#include "test_support.h"
 
 namespace foundry::virt {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A temporary directory removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "foundry-virt-test-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name, const std::string& data) const {
-    auto p = (path / name).string();
-    std::ofstream(p, std::ios::binary) << data;
-    return p;
-  }
-};
+using foundry::testing::HttpServer;
+using foundry::testing::TempDir;
 
 std::string qcow2_bytes(uint64_t virtual_size, size_t total = 4096) {
   std::string h(total, '\0');
@@ -512,45 +497,6 @@ TEST_F(TestDriver, ImageListWithoutThePoolIsEmptyAndCreatesNothing) {
 }
 
 // ---------------------------------------------------------------- pull
-
-// python3 -m http.server on 127.0.0.1, an ephemeral port, serving `dir`.
-class HttpServer {
- public:
-  explicit HttpServer(const std::string& dir) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      int devnull = ::open("/dev/null", O_WRONLY);
-      ::dup2(devnull, 2);
-      ::setpgid(0, 0);
-      ::execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
-               dir.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    UniqueFd r(fds[0]);
-    // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos && ::read(r.get(), &c, 1) == 1) line += c;
-    auto p = line.find(" port ");
-    if (p != std::string::npos) port_ = std::atoi(line.c_str() + p + 6);
-  }
-  ~HttpServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  std::string url(const std::string& file) const { return fmt::format("http://127.0.0.1:{}/{}", port_, file); }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 TEST_F(TestDriver, PullFromAFileUrl) {
   TempDir t, tmp;
