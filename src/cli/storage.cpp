@@ -90,6 +90,9 @@ void register_storage(CLI::App& app, Globals& g) {
       "EXAMPLES:\n  foundry storage status\n  foundry -o json storage status | jq '.vms[].vm'\n"
       "EXIT CODES:\n  0 success, 3 cannot connect to libvirt, 5 storage error\n");
   set_action(status, [&g] { return storage_status(g); });
+  set_description(storage,
+                  "An overview of Foundry's storage across every libvirt pool: `storage status`. Pools\n"
+                  "are managed with `foundry pool`, base images with `foundry image`.");
 }
 
 const CommandGroup reg(40, register_storage);

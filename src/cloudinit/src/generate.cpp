@@ -4,7 +4,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -19,19 +18,25 @@ namespace {
 // guest can use: valid UTF-8 and free of control characters. A newline in an
 // SSH key would add a second line to authorized_keys, one in the password
 // hash would end the chpasswd block; neither is escaped away silently.
-Status check_text(std::string_view value, std::string_view field) {
+// `field()` names the value in the error; it is only called on failure.
+template <typename FieldName>
+Status check_text(std::string_view value, FieldName&& field) {
   for (size_t i = 0; i < value.size();) {
+    auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c < 0x7F) {  // printable ASCII, the common case
+      ++i;
+      continue;
+    }
     uint32_t cp = 0;
     size_t n = detail::utf8_decode(value, i, cp);
     if (n == 0)
       return fail(Error(ErrorKind::Validation,
-                        fmt::format("{} is not valid UTF-8 (byte {} is 0x{:02x})", field, i,
-                                    static_cast<uint8_t>(value[i])))
+                        fmt::format("{} is not valid UTF-8 (byte {} is 0x{:02x})", field(), i, c))
                       .with_hint("write the value as UTF-8 text"));
     if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
       return fail(Error(ErrorKind::Validation,
-                        fmt::format("{} contains the control character U+{:04X} at byte {}", field,
-                                    cp, i))
+                        fmt::format("{} contains the control character U+{:04X} at byte {}",
+                                    field(), cp, i))
                       .with_hint("remove line breaks and tabs from the value"));
     i += n;
   }
@@ -39,20 +44,27 @@ Status check_text(std::string_view value, std::string_view field) {
 }
 
 Status check_inputs(const config::VmConfig& vm, const config::CloudInit& ci) {
-  std::vector<std::pair<std::string_view, std::string>> fields = {
+  const std::pair<std::string_view, const char*> fixed[] = {
       {vm.name, "name"},
       {ci.fqdn, "cloud_init.fqdn"},
       {ci.hostname, "cloud_init.hostname"},
-      {ci.root_password_hash, "cloud_init.root_password_hash"},
-  };
-  for (size_t i = 0; i < ci.ssh_keys.size(); ++i)
-    fields.emplace_back(ci.ssh_keys[i], fmt::format("cloud_init.ssh_keys[{}]", i));
-  for (size_t i = 0; i < vm.network_interfaces.size(); ++i)
-    for (size_t j = 0; j < vm.network_interfaces[i].dns_servers.size(); ++j)
-      fields.emplace_back(vm.network_interfaces[i].dns_servers[j],
-                          fmt::format("network_interfaces[{}].dns_servers[{}]", i, j));
-  for (const auto& [value, field] : fields)
-    if (auto st = check_text(value, field); !st) return st;
+      {ci.root_password_hash, "cloud_init.root_password_hash"}};
+  for (auto [value, name] : fixed) {
+    auto st = check_text(value, [n = name] { return std::string(n); });
+    if (!st) return st;
+  }
+  for (size_t i = 0; i < ci.ssh_keys.size(); ++i) {
+    auto st = check_text(ci.ssh_keys[i], [i] { return fmt::format("cloud_init.ssh_keys[{}]", i); });
+    if (!st) return st;
+  }
+  for (size_t i = 0; i < vm.network_interfaces.size(); ++i) {
+    const auto& dns = vm.network_interfaces[i].dns_servers;
+    for (size_t j = 0; j < dns.size(); ++j) {
+      auto st = check_text(
+          dns[j], [i, j] { return fmt::format("network_interfaces[{}].dns_servers[{}]", i, j); });
+      if (!st) return st;
+    }
+  }
   return ok();
 }
 
@@ -138,9 +150,8 @@ Result<std::optional<int64_t>> source_date_epoch_from_env() {
   const char* v = std::getenv("SOURCE_DATE_EPOCH");
   if (v == nullptr || *v == '\0') return std::optional<int64_t>{};
   std::string_view s(v);
-  bool digits = s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) {
-                  return c >= '0' && c <= '9';
-                });
+  bool digits = s.size() <= 18 &&
+                std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits)
     return fail(Error(ErrorKind::Config,
                       fmt::format("SOURCE_DATE_EPOCH='{}' is not a number of seconds", s))

@@ -79,9 +79,9 @@ Error iso_error(int rc, std::string_view what) {
   return e;
 }
 
-#define ISO_CHECK(call, ...)                                      \
-  do {                                                            \
-    int iso_rc_ = (call);                                         \
+#define ISO_CHECK(call, ...)                                                              \
+  do {                                                                                    \
+    int iso_rc_ = (call);                                                                 \
     if (iso_rc_ < 0) return tl::unexpected(iso_error(iso_rc_, fmt::format(__VA_ARGS__))); \
   } while (0)
 
@@ -145,8 +145,7 @@ Result<std::vector<uint8_t>> build_locked(std::vector<IsoEntry> files, const Iso
   const time_t ts = static_cast<time_t>(opts.timestamp);
 
   IsoImage* raw_image = nullptr;
-  ISO_CHECK(iso_image_new(opts.volume_id.c_str(), &raw_image), "create image '{}'",
-            opts.volume_id);
+  ISO_CHECK(iso_image_new(opts.volume_id.c_str(), &raw_image), "create image '{}'", opts.volume_id);
   ImagePtr image(raw_image);
   iso_image_set_volume_id(image.get(), opts.volume_id.c_str());
 
@@ -157,7 +156,8 @@ Result<std::vector<uint8_t>> build_locked(std::vector<IsoEntry> files, const Iso
     // libisofs adopts the buffer and free()s it with the stream.
     auto* buf = static_cast<unsigned char*>(std::malloc(std::max<size_t>(f.content.size(), 1)));
     if (buf == nullptr)
-      return fail(ErrorKind::Operation, "out of memory for {} ({} bytes)", f.name, f.content.size());
+      return fail(ErrorKind::Operation, "out of memory for {} ({} bytes)", f.name,
+                  f.content.size());
     std::memcpy(buf, f.content.data(), f.content.size());
     IsoStream* raw_stream = nullptr;
     int rc = iso_memory_stream_new(buf, f.content.size(), &raw_stream);
@@ -203,8 +203,7 @@ Result<std::vector<uint8_t>> build_locked(std::vector<IsoEntry> files, const Iso
   // GMT keeps the builder's time zone out of the bytes.
   ISO_CHECK(iso_write_opts_set_always_gmt(o, 1), "record times as GMT");
   std::string vol_time = volume_time_text(opts.timestamp);
-  ISO_CHECK(iso_write_opts_set_pvd_times(o, ts, ts, 0, ts, vol_time.data()),
-            "set volume times");
+  ISO_CHECK(iso_write_opts_set_pvd_times(o, ts, ts, 0, ts, vol_time.data()), "set volume times");
   ISO_CHECK(iso_write_opts_set_sort_files(o, 1), "sort files");
   ISO_CHECK(iso_write_opts_set_record_md5(o, 0, 0), "disable MD5 tags");
   // The default ring buffer is 2 MiB; a seed ISO is a few blocks.
@@ -223,7 +222,8 @@ Result<std::vector<uint8_t>> build_locked(std::vector<IsoEntry> files, const Iso
   while (done < out.size()) {
     int want = static_cast<int>(std::min(kChunk, out.size() - done));
     int n = src->read_xt(src.get(), out.data() + done, want);
-    if (n < 0) return tl::unexpected(iso_error(static_cast<int>(ISO_BUF_READ_ERROR), "read the image"));
+    if (n < 0)
+      return tl::unexpected(iso_error(static_cast<int>(ISO_BUF_READ_ERROR), "read the image"));
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
@@ -232,9 +232,8 @@ Result<std::vector<uint8_t>> build_locked(std::vector<IsoEntry> files, const Iso
   int state = iso_ring_buffer_get_status(src.get(), nullptr, nullptr);
   if (done != out.size() || state == 3 || state == 7) {
     std::string why = drain_messages();
-    return fail(Error(ErrorKind::Operation,
-                      fmt::format("libisofs wrote {} of {} bytes{}{}", done, out.size(),
-                                  why.empty() ? "" : ": ", why))
+    return fail(Error(ErrorKind::Operation, fmt::format("libisofs wrote {} of {} bytes{}{}", done,
+                                                        out.size(), why.empty() ? "" : ": ", why))
                     .with_detail(fmt::format("ring buffer state {}", state)));
   }
   src.reset();
@@ -246,10 +245,11 @@ Result<std::vector<uint8_t>> build_locked(std::vector<IsoEntry> files, const Iso
 
 Result<std::vector<uint8_t>> build_iso(std::vector<IsoEntry> files, const IsoOptions& opts) {
   if (opts.timestamp < 0 || opts.timestamp > kLastIsoInstant)
-    return fail(Error(ErrorKind::Config,
-                      fmt::format("ISO timestamp {} is outside 0..{} (1970-01-01 to 2155-12-31 UTC)",
-                                  opts.timestamp, kLastIsoInstant))
-                    .with_hint("set SOURCE_DATE_EPOCH to a Unix time in that range"));
+    return fail(
+        Error(ErrorKind::Config,
+              fmt::format("ISO timestamp {} is outside 0..{} (1970-01-01 to 2155-12-31 UTC)",
+                          opts.timestamp, kLastIsoInstant))
+            .with_hint("set SOURCE_DATE_EPOCH to a Unix time in that range"));
   if (opts.volume_id.empty() || opts.volume_id.size() > 32)
     return fail(ErrorKind::Config, "ISO volume id '{}' must have 1 to 32 characters",
                 opts.volume_id);

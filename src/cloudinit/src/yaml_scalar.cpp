@@ -28,8 +28,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 // Words YAML 1.1 resolves to booleans or null (and 1.1's "=" and "<<").
 bool is_special_word(std::string_view s) {
-  static constexpr std::string_view kWords[] = {"y",  "n",     "yes",  "no", "true", "false",
-                                                "on", "off",   "null", "~",  "=",    "<<"};
+  static constexpr std::string_view kWords[] = {"y",  "n",   "yes",  "no", "true", "false",
+                                                "on", "off", "null", "~",  "=",    "<<"};
   for (auto w : kWords)
     if (iequals(s, w)) return true;
   return false;

@@ -219,11 +219,67 @@ std::optional<int> unclosed_quote_line(std::string_view text, int last_line0) {
   return std::nullopt;
 }
 
-// The line of the "---" that starts the document at 0-based `doc_line0`.
-int document_start_line(std::string_view text, int doc_line0) {
-  for (int l = doc_line0; l >= 0; --l)
-    if (line_at(text, l).starts_with("---")) return l;
-  return doc_line0;
+struct DocumentLayout {
+  std::optional<Pos> first_content;  // first character that is not a comment, marker or directive
+  bool null_literal = false;         // the only content is ~ / null
+  int second_document_line = 0;      // 1-based; 0 = there is one document at most
+};
+
+bool is_marker(std::string_view line, std::string_view m) {
+  return line.starts_with(m) && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+}
+
+// Where documents start and end, from the text alone. YAML 1.2 lets "---"
+// and "..." at the start of a line mean nothing but document markers, even
+// inside scalars, so this needs no parser.
+DocumentLayout scan_documents(std::string_view text) {
+  DocumentLayout out;
+  bool content = false;  // the current document has content
+  bool ended = false;    // "..." closed the current document
+  int documents = 0;
+  int line_no = 0;
+  std::string first_text;
+  size_t start = 0;
+  while (start < text.size()) {
+    ++line_no;
+    size_t end = text.find('\n', start);
+    std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    start = end == std::string_view::npos ? text.size() : end + 1;
+    std::string_view rest = line;
+    int col = 1;
+    if (is_marker(line, "---")) {
+      if (content || ended || documents > 0) {
+        out.second_document_line = line_no;
+        return out;
+      }
+      ++documents;
+      rest = line.substr(3);
+      col = 4;
+    } else if (is_marker(line, "...")) {
+      ended = true;
+      continue;
+    } else if (!content && line.starts_with('%')) {
+      continue;  // %YAML / %TAG directive
+    }
+    if (line_no == 1 && rest.starts_with("\xef\xbb\xbf")) rest.remove_prefix(3);  // UTF-8 byte order mark
+    size_t i = rest.find_first_not_of(" \t\r");
+    if (i == std::string_view::npos || rest[i] == '#') continue;
+    if (ended) {
+      out.second_document_line = line_no;
+      return out;
+    }
+    if (!content) {
+      content = true;
+      if (documents == 0) documents = 1;
+      out.first_content = Pos{line_no, col + static_cast<int>(i)};
+      size_t e = rest.find_last_not_of(" \t\r");
+      first_text = rest.substr(i, e - i + 1);
+    } else {
+      first_text.clear();  // more than one line of content
+    }
+  }
+  out.null_literal = first_text == "~" || first_text == "null" || first_text == "Null" || first_text == "NULL";
+  return out;
 }
 
 const char* plural(size_t n) { return n == 1 ? "" : "s"; }
@@ -286,9 +342,19 @@ std::optional<YAML::Node> Reader::parse(std::string_view text, std::string_view 
     error(p->pos, "", std::move(p->message), std::move(p->hint));
     return std::nullopt;
   }
-  std::vector<YAML::Node> docs;
+  // One document per file, found from the text: yaml-cpp 0.7's LoadAll()
+  // loops forever on some malformed input (a line starting with ','), so
+  // only the first document is parsed, with Load().
+  auto layout = scan_documents(text);
+  if (layout.second_document_line > 0) {
+    error({layout.second_document_line, 1}, "",
+          "the file holds more than one YAML document (a second one starts here); it must hold one",
+          "put each VM in its own file");
+    return std::nullopt;
+  }
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    doc = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     Pos at = e.mark.is_null() ? Pos{1, 1} : Pos{e.mark.line + 1, e.mark.column + 1};
     auto quote = unclosed_quote_line(text, e.mark.is_null() ? INT32_MAX : e.mark.line);
@@ -303,20 +369,22 @@ std::optional<YAML::Node> Reader::parse(std::string_view text, std::string_view 
     error(at, "", fmt::format("YAML syntax error: {}", e.msg), syntax_hint(text, e.mark, e.msg));
     return std::nullopt;
   }
-  if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
-    error({1, 1}, "", "the file is empty (no YAML content, only comments or blank lines)",
-          fmt::format("start from {}", what_example));
+  if (doc.IsNull()) {
+    if (!layout.first_content) {
+      error({1, 1}, "", "the file is empty (no YAML content, only comments or blank lines)",
+            fmt::format("start from {}", what_example));
+    } else if (layout.null_literal) {
+      error(*layout.first_content, "", "the document is null: there is nothing in it",
+            fmt::format("start from {}", what_example));
+    } else {
+      // yaml-cpp 0.7 turns some malformed input (a leading ',') into a null
+      // document instead of an error; the content is where it gave up.
+      error(*layout.first_content, "", "YAML syntax error: this is not the start of a YAML value",
+            "a document starts with `key: value` lines");
+    }
     return std::nullopt;
   }
-  if (docs.size() > 1) {
-    Pos second = pos_of(docs[1], {1, 1});
-    second = Pos{document_start_line(text, second.line - 1) + 1, 1};
-    error(second, "",
-          fmt::format("the file holds {} YAML documents (separated by '---'); it must hold one", docs.size()),
-          "put each VM in its own file");
-    return std::nullopt;
-  }
-  return docs[0];
+  return doc;
 }
 
 std::optional<Map> Reader::mapping(const Value& v, std::span<const std::string_view> known, std::string_view what) {
@@ -339,7 +407,9 @@ std::optional<Map> Reader::mapping(const Value& v, std::span<const std::string_v
   m.pos = v.pos;
   m.path = v.path;
   for (auto it = n.begin(); it != n.end(); ++it) {
-    const YAML::Node& k = it->first;
+    // Copies, not references: `it->first` lives in a proxy that dies at the
+    // end of the expression (found by the fuzzer under ASan).
+    const YAML::Node k = it->first;
     Pos kpos = pos_of(k, v.pos);
     if (!k.IsScalar()) {
       error(kpos, v.path, fmt::format("a key must be a plain word, got {}", describe(k)),
@@ -366,7 +436,7 @@ std::optional<Map> Reader::mapping(const Value& v, std::span<const std::string_v
             "a key may appear once in a mapping; remove one of them");
       continue;
     }
-    const YAML::Node& val = it->second;
+    const YAML::Node val = it->second;
     // `key:` with no value: yaml-cpp marks the null at the next token, which
     // may be lines below; the key is where the user looks.
     Pos vpos = val.IsNull() ? kpos : pos_of(val, kpos);
@@ -512,7 +582,10 @@ std::optional<std::vector<Value>> Reader::sequence(const Value& v, std::string_v
   std::vector<Value> items;
   items.reserve(n.size());
   size_t i = 0;
-  for (auto it = n.begin(); it != n.end(); ++it, ++i) items.push_back(Value{*it, pos_of(*it, v.pos), index_path(v.path, i)});
+  for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+    YAML::Node item = *it;
+    items.push_back(Value{item, pos_of(item, v.pos), index_path(v.path, i)});
+  }
   return items;
 }
 

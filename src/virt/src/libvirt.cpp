@@ -51,11 +51,24 @@ std::string last_libvirt_message() {
   return e && e->message ? std::string(e->message) : std::string();
 }
 
-Error libvirt_error(ErrorKind kind, std::string message) {
-  Error err(kind, std::move(message));
+LibvirtErrorSnapshot LibvirtErrorSnapshot::take() {
+  LibvirtErrorSnapshot s;
   virErrorPtr e = virGetLastError();
-  if (e && e->message) err.with_detail(fmt::format("libvirt: {} (code {})", e->message, e->code));
+  if (e) {
+    s.code = e->code;
+    s.message = e->message ? e->message : "";
+  }
+  return s;
+}
+
+Error LibvirtErrorSnapshot::to_error(ErrorKind kind, std::string what) const {
+  Error err(kind, std::move(what));
+  if (!message.empty()) err.with_detail(fmt::format("libvirt: {} (code {})", message, code));
   return err;
+}
+
+Error libvirt_error(ErrorKind kind, std::string message) {
+  return LibvirtErrorSnapshot::take().to_error(kind, std::move(message));
 }
 
 std::string socket_for_uri(std::string_view uri) {
@@ -156,7 +169,7 @@ Status Stream::send_all(const ReadFn& read, uint64_t total, const ProgressFn& pr
     while (off < *n) {
       int sent = virStreamSend(s_, buf.data() + off, *n - off);
       if (sent < 0) {
-        auto err = libvirt_error(ErrorKind::Storage, fmt::format("send data at byte {}", done + off));
+        auto err = libvirt_error(ErrorKind::Storage, [&] { return fmt::format("send data at byte {}", done + off); });
         abort();
         return fail(std::move(err));
       }
@@ -198,7 +211,7 @@ std::string Domain::uuid() const {
 Result<DomainInfo> Domain::info() const {
   virDomainInfo i{};
   if (virDomainGetInfo(d_.get(), &i) < 0)
-    return fail(libvirt_error(ErrorKind::Operation, fmt::format("get state of domain {}", name())));
+    return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("get state of domain {}", name()); }));
   DomainInfo out;
   out.state = i.state <= VIR_DOMAIN_PMSUSPENDED ? static_cast<DomainState>(i.state) : DomainState::NoState;
   out.max_memory_kib = i.maxMem;
@@ -209,44 +222,44 @@ Result<DomainInfo> Domain::info() const {
 
 Result<bool> Domain::is_active() const {
   int r = virDomainIsActive(d_.get());
-  if (r < 0) return fail(libvirt_error(ErrorKind::Operation, fmt::format("check whether domain {} runs", name())));
+  if (r < 0) return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("check whether domain {} runs", name()); }));
   return r == 1;
 }
 
 Result<std::string> Domain::xml(unsigned flags) const {
   char* x = virDomainGetXMLDesc(d_.get(), flags);
-  if (!x) return fail(libvirt_error(ErrorKind::Operation, fmt::format("get XML of domain {}", name())));
+  if (!x) return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("get XML of domain {}", name()); }));
   return take_string(x);
 }
 
 Result<bool> Domain::autostart() const {
   int a = 0;
   if (virDomainGetAutostart(d_.get(), &a) < 0)
-    return fail(libvirt_error(ErrorKind::Operation, fmt::format("get autostart of domain {}", name())));
+    return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("get autostart of domain {}", name()); }));
   return a != 0;
 }
 
 Status Domain::set_autostart(bool on) {
   if (virDomainSetAutostart(d_.get(), on ? 1 : 0) < 0)
-    return fail(libvirt_error(ErrorKind::Operation, fmt::format("set autostart of domain {}", name())));
+    return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("set autostart of domain {}", name()); }));
   return ok();
 }
 
 Status Domain::start() {
   if (virDomainCreate(d_.get()) < 0)
-    return fail(libvirt_error(ErrorKind::Operation, fmt::format("start domain {}", name())));
+    return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("start domain {}", name()); }));
   return ok();
 }
 
 Status Domain::shutdown() {
   if (virDomainShutdown(d_.get()) < 0)
-    return fail(libvirt_error(ErrorKind::Operation, fmt::format("shut down domain {}", name())));
+    return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("shut down domain {}", name()); }));
   return ok();
 }
 
 Status Domain::destroy() {
   if (virDomainDestroy(d_.get()) < 0)
-    return fail(libvirt_error(ErrorKind::Operation, fmt::format("force off domain {}", name())));
+    return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("force off domain {}", name()); }));
   return ok();
 }
 
@@ -254,14 +267,15 @@ Status Domain::undefine() {
   unsigned flags = VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                    VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
   if (virDomainUndefineFlags(d_.get(), flags) == 0) return ok();
-  int code = last_libvirt_code();
+  auto first = LibvirtErrorSnapshot::take();
+  int code = first.code;
   // Drivers without NVRAM/flag support (the test driver, older or remote
   // ones) reject the flags; a plain undefine then does what can be done.
   if (code == VIR_ERR_NO_SUPPORT || code == VIR_ERR_INVALID_ARG || code == VIR_ERR_ARGUMENT_UNSUPPORTED) {
-    spdlog::debug("undefine {} with flags rejected ({}); plain undefine", name(), last_libvirt_message());
+    spdlog::debug("undefine {} with flags rejected ({}); plain undefine", name(), first.message);
     if (virDomainUndefine(d_.get()) == 0) return ok();
   }
-  return fail(libvirt_error(ErrorKind::Operation, fmt::format("undefine domain {}", name())));
+  return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("undefine domain {}", name()); }));
 }
 
 // ---------------------------------------------------------------- Volume
@@ -280,7 +294,7 @@ std::string Volume::key() const {
 
 Result<std::string> Volume::xml() const {
   char* x = virStorageVolGetXMLDesc(v_.get(), 0);
-  if (!x) return fail(libvirt_error(ErrorKind::Storage, fmt::format("get XML of volume {}", name())));
+  if (!x) return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("get XML of volume {}", name()); }));
   return take_string(x);
 }
 
@@ -317,7 +331,7 @@ Result<VolumeDetails> Volume::details() const {
 
 Status Volume::remove() {
   if (virStorageVolDelete(v_.get(), 0) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("delete volume {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("delete volume {}", name()); }));
   return ok();
 }
 
@@ -326,7 +340,7 @@ Status Volume::upload(virConnectPtr conn, const ReadFn& read, uint64_t total, co
   if (!s) return fail(libvirt_error(ErrorKind::Storage, "create a data stream"));
   Stream st(s);
   if (virStorageVolUpload(v_.get(), st.get(), 0, total, 0) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("start upload into volume {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("start upload into volume {}", name()); }));
   auto r = st.send_all(read, total, progress);
   if (!r) return fail(std::move(r.error()).wrap(fmt::format("upload into volume {}", name())));
   return ok();
@@ -358,14 +372,14 @@ std::string Pool::uuid() const {
 
 Result<std::string> Pool::xml() const {
   char* x = virStoragePoolGetXMLDesc(p_.get(), 0);
-  if (!x) return fail(libvirt_error(ErrorKind::Storage, fmt::format("get XML of pool {}", name())));
+  if (!x) return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("get XML of pool {}", name()); }));
   return take_string(x);
 }
 
 Result<PoolRuntime> Pool::runtime() const {
   virStoragePoolInfo i{};
   if (virStoragePoolGetInfo(p_.get(), &i) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("get state of pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("get state of pool {}", name()); }));
   PoolRuntime r;
   r.state = i.state <= VIR_STORAGE_POOL_INACCESSIBLE ? static_cast<PoolState>(i.state) : PoolState::Inaccessible;
   r.capacity = i.capacity;
@@ -376,69 +390,69 @@ Result<PoolRuntime> Pool::runtime() const {
 
 Result<bool> Pool::is_active() const {
   int r = virStoragePoolIsActive(p_.get());
-  if (r < 0) return fail(libvirt_error(ErrorKind::Storage, fmt::format("check whether pool {} is active", name())));
+  if (r < 0) return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("check whether pool {} is active", name()); }));
   return r == 1;
 }
 
 Result<bool> Pool::is_persistent() const {
   int r = virStoragePoolIsPersistent(p_.get());
-  if (r < 0) return fail(libvirt_error(ErrorKind::Storage, fmt::format("check whether pool {} is persistent", name())));
+  if (r < 0) return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("check whether pool {} is persistent", name()); }));
   return r == 1;
 }
 
 Result<bool> Pool::autostart() const {
   int a = 0;
   if (virStoragePoolGetAutostart(p_.get(), &a) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("get autostart of pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("get autostart of pool {}", name()); }));
   return a != 0;
 }
 
 Status Pool::set_autostart(bool on) {
   if (virStoragePoolSetAutostart(p_.get(), on ? 1 : 0) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("set autostart of pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("set autostart of pool {}", name()); }));
   return ok();
 }
 
 Status Pool::build(unsigned flags) {
   if (virStoragePoolBuild(p_.get(), flags) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("build pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("build pool {}", name()); }));
   return ok();
 }
 
 Status Pool::start() {
   if (virStoragePoolCreate(p_.get(), 0) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("start pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("start pool {}", name()); }));
   return ok();
 }
 
 Status Pool::stop() {
   if (virStoragePoolDestroy(p_.get()) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("stop pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("stop pool {}", name()); }));
   return ok();
 }
 
 Status Pool::delete_storage() {
   if (virStoragePoolDelete(p_.get(), 0) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("delete the storage of pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("delete the storage of pool {}", name()); }));
   return ok();
 }
 
 Status Pool::undefine() {
   if (virStoragePoolUndefine(p_.get()) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("undefine pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("undefine pool {}", name()); }));
   return ok();
 }
 
 Status Pool::refresh() {
   if (virStoragePoolRefresh(p_.get(), 0) < 0)
-    return fail(libvirt_error(ErrorKind::Storage, fmt::format("refresh pool {}", name())));
+    return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("refresh pool {}", name()); }));
   return ok();
 }
 
 Result<std::vector<Volume>> Pool::volumes() const {
   virStorageVolPtr* vols = nullptr;
   int n = virStoragePoolListAllVolumes(p_.get(), &vols, 0);
-  if (n < 0) return fail(libvirt_error(ErrorKind::Storage, fmt::format("list volumes of pool {}", name())));
+  if (n < 0) return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("list volumes of pool {}", name()); }));
   std::vector<Volume> out;
   out.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) out.emplace_back(vols[i]);
@@ -450,12 +464,12 @@ Result<std::optional<Volume>> Pool::find_volume(const std::string& vol_name) con
   virStorageVolPtr v = virStorageVolLookupByName(p_.get(), vol_name.c_str());
   if (v) return std::optional<Volume>(Volume(v));
   if (last_libvirt_code() == VIR_ERR_NO_STORAGE_VOL) return std::optional<Volume>();
-  return fail(libvirt_error(ErrorKind::Storage, fmt::format("look up volume {} in pool {}", vol_name, name())));
+  return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("look up volume {} in pool {}", vol_name, name()); }));
 }
 
 Result<Volume> Pool::create_volume(const std::string& xml) {
   virStorageVolPtr v = virStorageVolCreateXML(p_.get(), xml.c_str(), 0);
-  if (!v) return fail(libvirt_error(ErrorKind::Storage, fmt::format("create volume in pool {}", name())));
+  if (!v) return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("create volume in pool {}", name()); }));
   return Volume(v);
 }
 
@@ -513,7 +527,7 @@ Result<Connection> Connection::open(const std::string& uri, bool read_only) {
   unsigned flags = read_only ? VIR_CONNECT_RO : 0;
   virConnectPtr c = virConnectOpenAuth(uri.c_str(), virConnectAuthPtrDefault, flags);
   if (!c) {
-    return fail(libvirt_error(ErrorKind::Connection, fmt::format("cannot connect to libvirt at {}", uri))
+    return fail(libvirt_error(ErrorKind::Connection, [&] { return fmt::format("cannot connect to libvirt at {}", uri); })
                     .with_hint(connection_hint(uri)));
   }
   auto sink = std::make_unique<ErrorSink>();
@@ -543,7 +557,7 @@ Result<std::optional<Pool>> Connection::find_pool(const std::string& name) const
   virStoragePoolPtr p = virStoragePoolLookupByName(conn_, name.c_str());
   if (p) return std::optional<Pool>(Pool(p));
   if (last_libvirt_code() == VIR_ERR_NO_STORAGE_POOL) return std::optional<Pool>();
-  return fail(libvirt_error(ErrorKind::Storage, fmt::format("look up storage pool {}", name)));
+  return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("look up storage pool {}", name); }));
 }
 
 Result<Pool> Connection::define_pool(const std::string& xml) {
@@ -556,7 +570,7 @@ Result<std::optional<Volume>> Connection::find_volume_by_path(const std::string&
   virStorageVolPtr v = virStorageVolLookupByPath(conn_, path.c_str());
   if (v) return std::optional<Volume>(Volume(v));
   if (last_libvirt_code() == VIR_ERR_NO_STORAGE_VOL) return std::optional<Volume>();
-  return fail(libvirt_error(ErrorKind::Storage, fmt::format("look up volume with path {}", path)));
+  return fail(libvirt_error(ErrorKind::Storage, [&] { return fmt::format("look up volume with path {}", path); }));
 }
 
 Result<std::vector<Domain>> Connection::domains(bool include_inactive) const {
@@ -575,7 +589,7 @@ Result<std::optional<Domain>> Connection::find_domain(const std::string& name) c
   virDomainPtr d = virDomainLookupByName(conn_, name.c_str());
   if (d) return std::optional<Domain>(Domain(d));
   if (last_libvirt_code() == VIR_ERR_NO_DOMAIN) return std::optional<Domain>();
-  return fail(libvirt_error(ErrorKind::Operation, fmt::format("look up domain {}", name)));
+  return fail(libvirt_error(ErrorKind::Operation, [&] { return fmt::format("look up domain {}", name); }));
 }
 
 Result<Domain> Connection::define_domain(const std::string& xml) {

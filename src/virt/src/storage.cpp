@@ -247,9 +247,12 @@ Status StorageManager::delete_pool(const std::string& name, bool force) {
     FOUNDRY_TRY_CTX(pool.refresh(), "{}", ctx);
     auto vols = FOUNDRY_TRY_CTX(pool.volumes(), "{}", ctx);
     if (!vols.empty() && !force) {
+      std::vector<std::string> sorted;
+      for (const auto& v : vols) sorted.push_back(v.name());
+      std::sort(sorted.begin(), sorted.end());
       std::string names;
-      for (size_t i = 0; i < vols.size() && i < 5; ++i) names += (i ? ", " : "") + vols[i].name();
-      if (vols.size() > 5) names += ", ...";
+      for (size_t i = 0; i < sorted.size() && i < 5; ++i) names += (i ? ", " : "") + sorted[i];
+      if (sorted.size() > 5) names += ", ...";
       return fail(Error(ErrorKind::Storage,
                         fmt::format("refusing to delete pool {}: it holds {} volume{} ({})", name, vols.size(),
                                     vols.size() == 1 ? "" : "s", names))

@@ -25,7 +25,8 @@ inline config::VmConfig seed_vm() {
   vm.name = "my-vm";
   vm.vcpus = 4;
   vm.memory_gib = 8;
-  vm.network_interfaces.push_back(nic("10.55.22.22/24", "10.55.22.1", {"8.8.8.8", "1.1.1.1"}, true));
+  vm.network_interfaces.push_back(
+      nic("10.55.22.22/24", "10.55.22.1", {"8.8.8.8", "1.1.1.1"}, true));
   config::CloudInit ci;
   ci.fqdn = "my-vm.example.com";
   ci.hostname = "my-vm";

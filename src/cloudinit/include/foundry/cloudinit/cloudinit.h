@@ -27,10 +27,11 @@ namespace foundry::cloudinit {
 // How a default route is written in network-config.
 enum class DefaultRouteStyle {
   // `to: default`, as the seed shows. Netplan understands it; cloud-init
-  // before 25.3 cannot turn it into ENI, networkd or sysconfig files
-  // (Debian's and Fedora's renderers), see docs/cloudinit.md.
+  // without upstream PR #6391 (merged August 2025; Debian 12 ships 22.4)
+  // cannot turn it into ENI, networkd or sysconfig files, the renderers of
+  // Debian and Fedora guests. See docs/cloudinit.md.
   Keyword,
-  // `to: 0.0.0.0/0`: the same route, understood by every renderer.
+  // `to: "0.0.0.0/0"`: the same route, understood by those renderers too.
   ZeroCidr,
 };
 

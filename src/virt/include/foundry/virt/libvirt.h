@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "foundry/common/error.h"
@@ -42,6 +43,25 @@ std::string last_libvirt_message();
 
 // Error(kind, message) with libvirt's last error as detail.
 Error libvirt_error(ErrorKind kind, std::string message);
+
+// libvirt's last error, copied out. Every libvirt API call (even
+// virStoragePoolGetName) clears the thread's last error, so it must be
+// copied before anything else touches libvirt.
+struct LibvirtErrorSnapshot {
+  int code = 0;
+  std::string message;
+  static LibvirtErrorSnapshot take();
+  Error to_error(ErrorKind kind, std::string what) const;
+};
+
+// Same, for messages that call libvirt to describe the object (its name):
+// the error is snapshotted first, then make_message() runs.
+template <typename F>
+  requires std::is_invocable_r_v<std::string, F>
+Error libvirt_error(ErrorKind kind, F&& make_message) {
+  auto snap = LibvirtErrorSnapshot::take();
+  return snap.to_error(kind, std::forward<F>(make_message)());
+}
 
 // A hint for a failed connection: which daemon and socket the URI needs and
 // how to start it. Pure function of the URI (unit-tested).
