@@ -324,5 +324,58 @@ TEST_F(AgentTest, WatchStreamsMacsAsTheyAreLearned) {
   EXPECT_EQ(macs, (std::set<std::string>{m1 + "@c1h", m2 + "@c2h"}));
 }
 
+// The CLI as a user types it, against the running agent.
+TEST_F(AgentTest, FoundryNetCommandsDriveTheAgent) {
+  std::string foundry = std::string(FOUNDRY_BINARY_DIR) + "/src/cli/foundry";
+  ASSERT_EQ(::access(foundry.c_str(), X_OK), 0) << foundry << " not built";
+  start_agent();
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{foundry};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run(argv);
+    EXPECT_TRUE(r.has_value());
+    return r ? *r : RunResult{};
+  };
+  for (auto [hif, c] : {std::pair{"c1h", c1_}, std::pair{"c2h", c2_}}) {
+    RunResult r = cli({"net", "--agent", socket_, "attach", hif, "--vni", "100", "--peer-netns", c, "--peer-if",
+                       "eth0", "--mode", "native"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("attached to VNI 100 (native XDP)"), std::string::npos) << r.out;
+  }
+  ASSERT_EQ(AG_OK(Lab::ping(c1_, "192.0.2.2", 2)), 2);
+
+  RunResult add = cli({"net", "--agent", socket_, "fdb", "add", "100", "02:00:00:00:00:99", "--vtep", "198.51.100.2"});
+  EXPECT_EQ(add.exit_code, 0) << add.err;
+  RunResult bad = cli({"net", "--agent", socket_, "fdb", "add", "100", "02:00:00:00:99", "--vtep", "198.51.100.2"});
+  EXPECT_EQ(bad.exit_code, 2) << "malformed MAC is a validation error";
+  EXPECT_NE(bad.err.find("malformed MAC address '02:00:00:00:99'"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("hint: write it as aa:bb:cc:dd:ee:ff"), std::string::npos) << bad.err;
+  RunResult unknown = cli({"net", "--agent", socket_, "attach", "nosuch0", "--vni", "5"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+
+  RunResult table = cli({"net", "--agent", socket_, "fdb", "list"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("VNI  MAC"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("02:00:00:00:00:99  remote  198.51.100.2  static"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("local   c1h"), std::string::npos) << table.out;
+
+  RunResult json = cli({"-o", "json", "net", "--agent", socket_, "fdb", "list", "--vni", "100"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"learned\": true"), std::string::npos) << json.out;
+
+  RunResult stats = cli({"net", "--agent", socket_, "stats"});
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("forward.local"), std::string::npos) << stats.out;
+
+  RunResult del = cli({"net", "--agent", socket_, "fdb", "del", "100", "02:00:00:00:00:99"});
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  RunResult again = cli({"net", "--agent", socket_, "fdb", "del", "100", "02:00:00:00:00:99"});
+  EXPECT_EQ(again.exit_code, 2) << "deleting what is not there: NOT_FOUND, exit 2";
+
+  RunResult detach = cli({"net", "--agent", socket_, "detach", "c1h", "--peer-netns", c1_, "--peer-if", "eth0"});
+  EXPECT_EQ(detach.exit_code, 0) << detach.err;
+  EXPECT_EQ(AG_OK(Lab::ping(c1_, "192.0.2.2", 1)), 0);
+}
+
 }  // namespace
 }  // namespace foundry::dataplane::testing
