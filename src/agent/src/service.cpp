@@ -179,6 +179,9 @@ grpc::Status AgentService::Watch(grpc::ServerContext* ctx, const v1::WatchReques
     }
     cv.notify_one();
   });
+  // The subscription is live: tell the client, which may wait for this
+  // (initial metadata) to know that nothing learned from now on is missed.
+  writer->SendInitialMetadata();
   while (!ctx->IsCancelled() && !stopping_) {
     std::deque<LearnEvent> batch;
     {

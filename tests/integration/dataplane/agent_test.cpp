@@ -297,12 +297,14 @@ TEST_F(AgentTest, RealErrorsMapToStatusCodes) {
 
 TEST_F(AgentTest, WatchStreamsMacsAsTheyAreLearned) {
   start_agent();
-  attach("c1h", c1_);
-  attach("c2h", c2_);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   auto reader = client_->stub().Watch(&ctx, pb::WatchRequest{});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the stream subscribes
+  reader->WaitForInitialMetadata();  // subscribed: nothing from here on is missed
+  // Learning starts with the attachment (the containers' IPv6 autoconfiguration
+  // alone teaches their MACs); the ping makes sure.
+  attach("c1h", c1_);
+  attach("c2h", c2_);
   ASSERT_EQ(AG_OK(Lab::ping(c1_, "192.0.2.2", 1)), 1);
   std::set<std::string> macs;
   pb::FdbEvent ev;

@@ -263,9 +263,8 @@ TEST_F(AgentServiceTest, WatchStreamsLearnedMacsOfTheRequestedVni) {
   pb::WatchRequest req;
   req.set_vni(100);
   auto reader = client_->stub().Watch(&ctx, req);
-  // The handler subscribes asynchronously; wait for it.
-  for (int i = 0; i < 200 && !fake_.has_subscriber(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_TRUE(fake_.has_subscriber());
+  reader->WaitForInitialMetadata();
+  ASSERT_TRUE(fake_.has_subscriber()) << "initial metadata must mean subscribed";
   fake_.learn(LearnEvent{200, *MacAddr::parse("02:00:00:00:00:07"), 12, false});  // other VNI: filtered
   fake_.learn(LearnEvent{100, *MacAddr::parse("02:00:00:00:00:01"), 11, false});
   fake_.learn(LearnEvent{100, *MacAddr::parse("02:00:00:00:00:01"), 12, true});
