@@ -252,7 +252,7 @@ Result<ImageInfo> ImageStore::pull(const std::string& url, std::string name, con
 
   ProgressFn down;
   if (progress) down = [&](uint64_t done, uint64_t total) { progress("download", done, total); };
-  auto got = FOUNDRY_TRY_CTX(download_to_fd(url, fd.get(), down), "pull image {}", name);
+  auto got = FOUNDRY_TRY_CTX(download_to_fd(url, fd.get(), down, storage_.cancel_flag()), "pull image {}", name);
   if (opts.sha256 && *opts.sha256 != got.sha256)
     return fail(Error(ErrorKind::Validation,
                       fmt::format("checksum mismatch for {}: expected sha256:{}, got sha256:{}", url, *opts.sha256,
