@@ -106,18 +106,12 @@ tl::unexpected<Error> fail_errno(ErrorKind kind, fmt::format_string<Args...> f, 
 inline Status ok() { return {}; }
 
 namespace detail {
-// The value of a successful Result for FOUNDRY_TRY; nothing for Status
-// (tl::expected<void, E> has no value()).
+// The value of a successful Result, moved out; nothing for Status.
 template <typename T>
-T try_value(tl::expected<T, Error>&& r) {
-  return std::move(r).value();
+T take(tl::expected<T, Error>&& r) {
+  return std::move(*r);
 }
-inline void try_value(tl::expected<void, Error>&&) {}
-template <typename T>
-T try_value(tl::expected<T, Error>& r) {
-  return std::move(r).value();
-}
-inline void try_value(tl::expected<void, Error>&) {}
+inline void take(tl::expected<void, Error>&&) {}
 }  // namespace detail
 
 }  // namespace foundry
@@ -130,7 +124,7 @@ inline void try_value(tl::expected<void, Error>&) {}
   ({                                                                       \
     auto&& foundry_try_r_ = (expr);                                        \
     if (!foundry_try_r_) return ::tl::unexpected(std::move(foundry_try_r_).error()); \
-    ::foundry::detail::try_value(foundry_try_r_);                         \
+    ::foundry::detail::take(std::move(foundry_try_r_));                    \
   })
 
 #define FOUNDRY_TRY_CTX(expr, ...)                                         \
@@ -138,5 +132,5 @@ inline void try_value(tl::expected<void, Error>&) {}
     auto&& foundry_try_r_ = (expr);                                        \
     if (!foundry_try_r_)                                                   \
       return ::tl::unexpected(std::move(foundry_try_r_).error().wrap(fmt::format(__VA_ARGS__))); \
-    ::foundry::detail::try_value(foundry_try_r_);                         \
+    ::foundry::detail::take(std::move(foundry_try_r_));                    \
   })

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "foundry/common/error.h"
+#include "foundry/virt/types.h"
 
 namespace foundry::virt {
 
@@ -112,9 +113,6 @@ class Stream {
   bool done_ = false;
 };
 
-enum class DomainState { NoState, Running, Blocked, Paused, ShuttingDown, ShutOff, Crashed, Suspended };
-std::string_view to_string(DomainState s);  // "running", "shut off", ...
-
 struct DomainInfo {
   DomainState state = DomainState::NoState;
   uint64_t max_memory_kib = 0;
@@ -145,18 +143,6 @@ class Domain {
 
  private:
   DomainPtr d_;
-};
-
-struct VolumeDetails {
-  std::string name;
-  std::string pool;
-  std::string path;
-  std::string key;
-  std::string format;  // libvirt's target format: raw, qcow2, iso, ... ("" when none)
-  uint64_t capacity = 0;
-  uint64_t allocation = 0;
-  std::string backing_path;  // empty when the volume has no backing store
-  std::string backing_format;
 };
 
 class Volume {

@@ -20,28 +20,11 @@
 
 #include "foundry/common/error.h"
 #include "foundry/virt/libvirt.h"
+#include "foundry/virt/types.h"
 
 namespace foundry::virt {
 
 // ---------------------------------------------------------------- naming
-
-// Volume names of a VM's disks: `{vm}_boot`, `{vm}_data-{dev}`, `{vm}_cloudinit`.
-struct VolumeName {
-  enum class Role { Boot, Data, CloudInit };
-  struct Parsed {
-    std::string vm;
-    Role role = Role::Boot;
-    std::string device;  // data disks only: vdb, vdc, ...
-  };
-
-  static std::string boot(std::string_view vm);
-  static std::string data(std::string_view vm, std::string_view device);
-  static std::string cloudinit(std::string_view vm);
-  // The VM and role a volume name stands for; nullopt for names outside the
-  // convention (base images, foreign volumes).
-  static std::optional<Parsed> parse(std::string_view volume);
-};
-std::string_view to_string(VolumeName::Role r);  // "boot", "data", "cloudinit"
 
 // ---------------------------------------------------------------- configuration
 
@@ -101,22 +84,6 @@ std::string pool_xml(const PoolSpec& spec);
 Result<PoolHost> parse_pool_host(std::string_view s);
 
 // ---------------------------------------------------------------- volume XML
-
-enum class VolumeFormat { Raw, Qcow2 };
-std::string_view to_string(VolumeFormat f);
-
-struct BackingStore {
-  std::string path;  // the base volume's path (its target path in its pool)
-  VolumeFormat format = VolumeFormat::Qcow2;
-};
-
-struct VolumeSpec {
-  std::string name;
-  VolumeFormat format = VolumeFormat::Qcow2;
-  uint64_t capacity = 0;    // bytes (virtual size)
-  uint64_t allocation = 0;  // bytes to preallocate; 0 = sparse
-  std::optional<BackingStore> backing;
-};
 
 std::string volume_xml(const VolumeSpec& spec);
 
