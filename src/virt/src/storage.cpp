@@ -372,7 +372,8 @@ Result<Volume> StorageManager::create_from_stream(const std::string& pool, const
     if (cancel_ && cancel_->load()) return fail(ErrorKind::Storage, "interrupted");
     return read(buf, len);
   };
-  FOUNDRY_TRY_CTX(uploader_(conn_, vol, guarded, total, progress), "upload volume {} into pool {}", name, pool);
+  // The uploader names the volume in its error; callers add what they were doing.
+  FOUNDRY_TRY(uploader_(conn_, vol, guarded, total, progress));
   undo.commit();
   // libvirt refreshes the pool when the upload stream closes, but
   // asynchronously; refresh now so callers see the final size and format.
