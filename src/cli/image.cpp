@@ -1,4 +1,7 @@
 // foundry image ...: base images in the image pool (seed 001, "Base Image Management").
+#include <signal.h>
+
+#include <atomic>
 #include <memory>
 
 #include "cli.h"
@@ -7,6 +10,33 @@
 namespace foundry::cli {
 
 namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+// While an import or pull runs, Ctrl-C / SIGTERM stop it at the next chunk
+// instead of killing the process, so the half-written volume is removed.
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~InterruptGuard() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
 
 std::string users_summary(const virt::ImageInfo& i) {
   if (i.users.empty()) return "-";
@@ -99,6 +129,8 @@ Status image_import(const Globals& g, const std::string& file, const std::string
   auto conn = FOUNDRY_TRY(connect(g));
   virt::StorageManager sm(conn, storage_config(g));
   virt::ImageStore images(sm);
+  InterruptGuard guard;
+  sm.set_cancel_flag(&g_interrupted);
   PhaseBars bars;
   auto i = images.import_file(file, name, std::ref(bars));
   bars.finish();
@@ -114,6 +146,8 @@ Status image_pull(const Globals& g, const std::string& url, const std::string& n
   auto conn = FOUNDRY_TRY(connect(g));
   virt::StorageManager sm(conn, storage_config(g));
   virt::ImageStore images(sm);
+  InterruptGuard guard;
+  sm.set_cancel_flag(&g_interrupted);
   PhaseBars bars;
   auto i = images.pull(url, name, opts, std::ref(bars));
   bars.finish();

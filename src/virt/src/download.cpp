@@ -42,6 +42,7 @@ struct Sink {
   uint64_t written = 0;
   int write_errno = 0;
   const ProgressFn* progress = nullptr;
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // libcurl calls these from C: no exceptions may leave them.
@@ -65,6 +66,7 @@ size_t on_data(char* ptr, size_t size, size_t nmemb, void* ud) noexcept {
 
 int on_progress(void* ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t, curl_off_t) noexcept {
   auto* s = static_cast<Sink*>(ud);
+  if (s->cancel && s->cancel->load()) return 1;  // CURLE_ABORTED_BY_CALLBACK
   try {
     if (s->progress && *s->progress)
       (*s->progress)(static_cast<uint64_t>(dlnow), static_cast<uint64_t>(dltotal > 0 ? dltotal : 0));
@@ -88,7 +90,8 @@ Status check_download_url(const std::string& url) {
   return ok();
 }
 
-Result<DownloadResult> download_to_fd(const std::string& url, int fd, const ProgressFn& progress) {
+Result<DownloadResult> download_to_fd(const std::string& url, int fd, const ProgressFn& progress,
+                                      const std::atomic<bool>* cancel) {
   FOUNDRY_TRY(check_download_url(url));
   init_once();
   std::unique_ptr<CURL, CurlFree> c(curl_easy_init());
@@ -96,6 +99,7 @@ Result<DownloadResult> download_to_fd(const std::string& url, int fd, const Prog
   Sink sink;
   sink.fd = fd;
   sink.progress = &progress;
+  sink.cancel = cancel;
   crypto_hash_sha256_init(&sink.sha);
   char errbuf[CURL_ERROR_SIZE] = {};
   CURL* h = c.get();
@@ -120,7 +124,9 @@ Result<DownloadResult> download_to_fd(const std::string& url, int fd, const Prog
 
   CURLcode rc = curl_easy_perform(h);
   if (rc != CURLE_OK) {
-    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    std::string why = rc == CURLE_ABORTED_BY_CALLBACK && cancel && cancel->load() ? "interrupted"
+                      : errbuf[0]                                              ? errbuf
+                                                                               : curl_easy_strerror(rc);
     while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
     Error err(ErrorKind::Storage, fmt::format("download {}: {}", url, why));
     err.with_detail(fmt::format("libcurl: {} (code {})", curl_easy_strerror(rc), static_cast<int>(rc)));

@@ -209,7 +209,7 @@ Result<ImageInfo> ImageStore::upload_checked(int fd, const std::string& source, 
   ProgressFn up;
   if (progress) up = [&](uint64_t done, uint64_t total) { progress("upload", done, total); };
   auto vol = FOUNDRY_TRY_CTX(storage_.create_from_stream(pool, name, read_from_fd(fd), probe.file_size, up),
-                             "import image {}", name);
+                             "upload image {} into pool {}", name, pool);
   spdlog::debug("imported {} ({} bytes, {}) as {}", source, probe.file_size, to_string(probe.format), name);
   return describe(vol);
 }
@@ -252,13 +252,13 @@ Result<ImageInfo> ImageStore::pull(const std::string& url, std::string name, con
 
   ProgressFn down;
   if (progress) down = [&](uint64_t done, uint64_t total) { progress("download", done, total); };
-  auto got = FOUNDRY_TRY_CTX(download_to_fd(url, fd.get(), down), "pull image {}", name);
+  auto got = FOUNDRY_TRY_CTX(download_to_fd(url, fd.get(), down, storage_.cancel_flag()), "pull image {}", name);
   if (opts.sha256 && *opts.sha256 != got.sha256)
     return fail(Error(ErrorKind::Validation,
                       fmt::format("checksum mismatch for {}: expected sha256:{}, got sha256:{}", url, *opts.sha256,
                                   got.sha256))
                     .with_hint("the download is corrupt or the checksum belongs to another file; nothing was kept"));
-  return FOUNDRY_TRY_CTX(upload_checked(fd.get(), url, name, progress), "pull image {}", name);
+  return upload_checked(fd.get(), url, name, progress);
 }
 
 Result<std::vector<ImageInfo>> ImageStore::list() {

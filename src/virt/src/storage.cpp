@@ -368,7 +368,12 @@ Result<Volume> StorageManager::create_from_stream(const std::string& pool, const
   undo.push("delete volume", [&] {
     if (auto r = vol.remove(); !r) spdlog::debug("cleanup: {}", r.error().to_string());
   });
-  FOUNDRY_TRY_CTX(uploader_(conn_, vol, read, total, progress), "upload volume {} into pool {}", name, pool);
+  ReadFn guarded = [&](char* buf, size_t len) -> Result<size_t> {
+    if (cancel_ && cancel_->load()) return fail(ErrorKind::Storage, "interrupted");
+    return read(buf, len);
+  };
+  // The uploader names the volume in its error; callers add what they were doing.
+  FOUNDRY_TRY(uploader_(conn_, vol, guarded, total, progress));
   undo.commit();
   // libvirt refreshes the pool when the upload stream closes, but
   // asynchronously; refresh now so callers see the final size and format.
@@ -383,6 +388,22 @@ Result<bool> StorageManager::delete_volume(const std::string& pool, const std::s
   if (!vol) return false;
   FOUNDRY_TRY_CTX(vol->remove(), "in pool {}", pool);
   return true;
+}
+
+Result<std::vector<std::string>> StorageManager::delete_vm_volumes(const std::string& vm) {
+  std::vector<std::string> deleted;
+  for (auto& p : FOUNDRY_TRY(conn_.pools())) {
+    if (!FOUNDRY_TRY(p.is_active())) continue;
+    for (auto& v : FOUNDRY_TRY(p.volumes())) {
+      auto parsed = VolumeName::parse(v.name());
+      if (!parsed || parsed->vm != vm) continue;
+      std::string what = fmt::format("{}/{}", p.name(), v.name());
+      FOUNDRY_TRY_CTX(v.remove(), "delete the volumes of VM {}", vm);
+      deleted.push_back(std::move(what));
+    }
+  }
+  std::sort(deleted.begin(), deleted.end());
+  return deleted;
 }
 
 // ---------------------------------------------------------------- overview

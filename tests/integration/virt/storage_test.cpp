@@ -350,6 +350,41 @@ TEST_F(TestDriver, TheRealStreamUploadFailsCleanlyWhereTheDriverHasNone) {
   EXPECT_TRUE(volume_names("foundry-vms").empty());
 }
 
+TEST_F(TestDriver, DeleteVmVolumesFindsThemByNameInEveryPool) {
+  ASSERT_TRUE(sm_->create_blank("foundry-vms", "web_boot", 1 << 20));
+  ASSERT_TRUE(sm_->create_blank("foundry-vms", "web_cloudinit", 1 << 20, VolumeFormat::Raw));
+  ASSERT_TRUE(sm_->create_blank("foundry-vms", "web-2_boot", 1 << 20));  // another VM
+  PoolSpec s;
+  s.name = "ssd";
+  s.path = "/ssd";
+  ASSERT_TRUE(sm_->add_pool(s));
+  ASSERT_TRUE(sm_->create_blank("ssd", "web_data-vdb", 1 << 20));
+  auto gone = sm_->delete_vm_volumes("web");
+  ASSERT_TRUE(gone) << gone.error().to_string();
+  EXPECT_EQ(*gone, (std::vector<std::string>{"foundry-vms/web_boot", "foundry-vms/web_cloudinit", "ssd/web_data-vdb"}));
+  EXPECT_EQ(volume_names("foundry-vms"), std::vector<std::string>{"web-2_boot"});
+  EXPECT_TRUE(volume_names("ssd").empty());
+  EXPECT_TRUE(sm_->delete_vm_volumes("web")->empty());
+}
+
+TEST_F(TestDriver, ACancelledUploadStopsAndLeavesNoVolume) {
+  std::atomic<bool> cancel{true};
+  sm_->set_cancel_flag(&cancel);
+  auto v = sm_->create_from_bytes("foundry-vms", "web_cloudinit", std::string(100000, 'x'));
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().to_string().find("interrupted"), std::string::npos) << v.error().to_string();
+  EXPECT_TRUE(uploads_.empty());
+  EXPECT_TRUE(volume_names("foundry-vms").empty());
+  TempDir t, tmp;
+  ImageStore images(*sm_);
+  PullOptions o;
+  o.temp_dir = tmp.path.string();
+  auto p = images.pull("file://" + t.file("a.qcow2", qcow2_bytes(1 << 30, 100000)), "a.qcow2", o);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().to_string().find("interrupted"), std::string::npos) << p.error().to_string();
+  EXPECT_TRUE(fs::is_empty(tmp.path));
+}
+
 // ---------------------------------------------------------------- images
 
 TEST_F(TestDriver, ImportQcow2UploadsTheFileUnderItsName) {

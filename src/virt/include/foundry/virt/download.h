@@ -1,6 +1,7 @@
 // Downloads with libcurl into a file descriptor, hashing as the bytes arrive.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -18,7 +19,9 @@ struct DownloadResult {
 // otherwise); redirects are followed to http(s) only. HTTP errors, timeouts
 // and short writes are ErrorKind::Storage with the URL and curl's message.
 Status check_download_url(const std::string& url);
-Result<DownloadResult> download_to_fd(const std::string& url, int fd, const ProgressFn& progress = {});
+// A set `cancel` flag stops the transfer within about a second.
+Result<DownloadResult> download_to_fd(const std::string& url, int fd, const ProgressFn& progress = {},
+                                      const std::atomic<bool>* cancel = nullptr);
 
 // SHA-256 of a whole file descriptor from offset 0 (pread; offset unchanged).
 Result<std::string> sha256_fd(int fd);

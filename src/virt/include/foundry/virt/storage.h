@@ -10,6 +10,7 @@
 // also how `storage status` and `image info` tell which VM owns a volume.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -151,6 +152,10 @@ class StorageManager {
   Connection& connection() { return conn_; }
   const StorageConfig& config() const { return cfg_; }
   void set_uploader(VolumeUploader u) { uploader_ = std::move(u); }
+  // A flag (set e.g. from a SIGINT handler) that makes running uploads and
+  // downloads stop at the next chunk; what they made is then removed.
+  void set_cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
+  const std::atomic<bool>* cancel_flag() const { return cancel_; }
 
   // -- pools
   bool is_default_pool(std::string_view name) const;
@@ -200,6 +205,11 @@ class StorageManager {
   // Deletes the volume; absent volumes are fine (returns false).
   Result<bool> delete_volume(const std::string& pool, const std::string& name);
 
+  // Deletes every volume that VolumeName::parse() assigns to `vm`, in every
+  // active pool; returns "pool/volume" of each one deleted. For `vm destroy`
+  // and for cleaning up after a half-made VM whose domain is already gone.
+  Result<std::vector<std::string>> delete_vm_volumes(const std::string& vm);
+
   // -- overview
   // Every pool (with its volumes when active) and every VM's volumes.
   Result<StorageStatus> status() const;
@@ -213,6 +223,7 @@ class StorageManager {
   Connection& conn_;
   StorageConfig cfg_;
   VolumeUploader uploader_;
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 }  // namespace foundry::virt
