@@ -175,6 +175,58 @@ Status pwrite_all(int fd, const std::vector<uint8_t>& data, uint64_t offset, con
   return ok();
 }
 
+// mke2fs -d copies each file's atime and ctime from the tree, and neither
+// can be set from user space (reading a file moves its atime; any change
+// moves its ctime). debugfs fixes them in the new file system: atime and
+// ctime become the epoch, mtimes newer than it are clamped to it. Paths
+// debugfs cannot quote are left alone (reported at debug level).
+Result<size_t> clamp_inode_times(const std::string& tree, const std::string& raw, uint64_t offset, int64_t epoch,
+                                 const std::string& work, const RunOptions& base) {
+  std::string cmds;
+  size_t count = 0;
+  struct stat top {};
+  if (::lstat(tree.c_str(), &top) != 0) return fail_errno(ErrorKind::Operation, "cannot stat {}", tree);
+  auto add = [&](const std::string& rel, const struct stat& st) {
+    if (rel.find_first_of("\"\n\r\t\\") != std::string::npos) {
+      SPDLOG_DEBUG("cannot fix times of {} (debugfs cannot quote its name)", rel);
+      return;
+    }
+    std::string q = "\"/" + rel + "\"";
+    cmds += fmt::format("sif {} atime @{}\nsif {} ctime @{}\n", q, epoch, q, epoch);
+    if (st.st_mtime > epoch) cmds += fmt::format("sif {} mtime @{}\n", q, epoch);
+    ++count;
+  };
+  add("", top);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(tree, fs::directory_options::none, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return fail(ErrorKind::Operation, "cannot walk {}: {}", tree, ec.message());
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) && st.st_dev != top.st_dev) {
+      it.disable_recursion_pending();  // mkfs did not descend there either
+      continue;
+    }
+    add(fs::relative(it->path(), tree).string(), st);
+  }
+  const std::string file = work + "/debugfs-times";
+  FOUNDRY_TRY(write_file_atomic(file, cmds));
+  auto r = FOUNDRY_TRY(run_checked({"debugfs", "-w", "-f", file, fmt::format("{}?offset={}", raw, offset)}, base));
+  // debugfs exits 0 even when a command fails; its errors go to stderr
+  // after the version banner.
+  std::string err;
+  for (size_t pos = 0; pos < r.err.size();) {
+    size_t nl = r.err.find('\n', pos);
+    if (nl == std::string::npos) nl = r.err.size();
+    std::string line = r.err.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.rfind("debugfs ", 0) != 0) err += line + "\n";
+  }
+  if (!err.empty())
+    return fail(Error(ErrorKind::Operation, "debugfs could not set inode times").with_detail(err));
+  return count;
+}
+
 std::string find_boot_loader(const DiskOptions& o) {
   if (!o.boot_loader.empty()) return o.boot_loader;
   std::error_code ec;
@@ -206,7 +258,7 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
   if (!fs::is_directory(o.rootfs, ec))
     return fail(Error(ErrorKind::Config, fmt::format("{}: root tree {} is not a directory", ctx, o.rootfs))
                     .with_hint("build one with build_rootfs / foundry platform base-image"));
-  for (const char* tool : {"mformat", "mmd", "mcopy", "mkfs.ext4"})
+  for (const char* tool : {"mformat", "mmd", "mcopy", "mkfs.ext4", "debugfs"})
     if (find_program(tool).empty())
       return fail(Error(ErrorKind::Operation, fmt::format("{}: {} is not installed", ctx, tool))
                       .with_hint("install mtools and e2fsprogs (scripts/install-deps)"));
@@ -270,7 +322,11 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
   }
 
   // The tree's fstab must name this disk's UUIDs before mkfs copies it.
-  FOUNDRY_TRY_CTX(detail::write_in_root(o.rootfs, "etc/fstab", fstab_for(info.ids), 0644, epoch), "{}: fstab", ctx);
+  // Rewritten only when it differs: a new inode is a new ctime, and two
+  // disks assembled from one tree with one seed must be identical.
+  if (read_file(o.rootfs + "/etc/fstab").value_or("") != fstab_for(info.ids))
+    FOUNDRY_TRY_CTX(detail::write_in_root(o.rootfs, "etc/fstab", fstab_for(info.ids), 0644, epoch), "{}: fstab",
+                    ctx);
 
   // Stage: ESP. mtools addresses the partition inside the image file with
   // the "@@offset" suffix, so nothing is mounted and nothing is copied twice.
@@ -338,6 +394,15 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
       "{}: root file system", ctx);
   emit(o.progress, ProgressEvent::Kind::End, "root-fs",
        fmt::format("ext4 {} UUID {}", o.root_label, info.ids.root_fs.to_string()), since(t));
+
+  if (epoch) {
+    t = Clock::now();
+    emit(o.progress, ProgressEvent::Kind::Begin, "times", "fixing inode times for a reproducible file system");
+    auto n = FOUNDRY_TRY_CTX(clamp_inode_times(o.rootfs, raw, rootp.offset_bytes(), *epoch, work.path(), mk),
+                             "{}: root file system times", ctx);
+    emit(o.progress, ProgressEvent::Kind::End, "times", fmt::format("{} inodes set to SOURCE_DATE_EPOCH {}", n, *epoch),
+         since(t));
+  }
 
   // Stage: partition table, written last: neither mkfs touches it then.
   t = Clock::now();
