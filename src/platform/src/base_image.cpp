@@ -1,5 +1,7 @@
 #include "foundry/platform/base_image.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "fs_util.h"
@@ -18,6 +20,8 @@ Result<BaseImageInfo> build_base_image(BaseImageOptions o) {
   if (o.rootfs.target.empty()) {
     scratch = FOUNDRY_TRY_CTX(detail::TempDir::create(parent, ".foundry-base-"), "build base image {}",
                               o.disk.output);
+    // mkdtemp makes 0700; apt's _apt user must reach the tree inside.
+    ::chmod(scratch.path().c_str(), 0755);
     o.rootfs.target = scratch.path() + "/rootfs";
     if (o.keep_rootfs) scratch.keep();
   }

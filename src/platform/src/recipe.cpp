@@ -160,6 +160,14 @@ set -eu
 root="$1"
 export DEBIAN_FRONTEND=noninteractive
 if [ -n "${FOUNDRY_KERNEL_PACKAGES:-}" ]; then
+  # systemd-resolved, installed by now, has made /etc/resolv.conf a link to
+  # its stub, which does not exist in a chroot: apt needs the build
+  # machine's resolver to download the kernel. (The library writes the
+  # image's final resolv.conf afterwards.)
+  if [ -e /etc/resolv.conf ]; then
+    rm -f "$root/etc/resolv.conf"
+    cat /etc/resolv.conf > "$root/etc/resolv.conf"
+  fi
   # The kernel comes last and alone: its postinst then builds the initramfs
   # once, after every package whose trigger would have rebuilt it again.
   # The list is validated package names, split on purpose.

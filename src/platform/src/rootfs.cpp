@@ -329,6 +329,9 @@ Result<RootfsInfo> build_rootfs(const RootfsOptions& o) {
 
   std::string work_parent = o.work_dir.empty() ? parent : o.work_dir;
   auto work = FOUNDRY_TRY_CTX(detail::TempDir::create(work_parent, ".foundry-rootfs-"), "{}", stage_ctx);
+  // mkdtemp makes 0700; apt drops to its _apt user for downloads and must
+  // be able to reach the tree's archive directory below the parent.
+  ::chmod(work.path().c_str(), 0755);
   if (!hook_safe_path(work.path()))
     return fail(Error(ErrorKind::Config,
                       fmt::format("{}: scratch directory {} has characters mmdebstrap would hand to a shell",
@@ -419,11 +422,21 @@ Result<RootfsInfo> build_rootfs(const RootfsOptions& o) {
   if (!r) return fail(std::move(r.error()).wrap(stage_ctx + ": mmdebstrap"));
   if (!r->ok()) {
     std::string tail = detail::tail_file(log, 40);
+    // apt's and mmdebstrap's own "E: " lines say what went wrong; the
+    // first one goes into the message, the whole tail into the detail.
+    std::string first_error;
+    for (size_t pos = 0; pos < tail.size() && first_error.empty();) {
+      size_t nl = tail.find('\n', pos);
+      if (nl == std::string::npos) nl = tail.size();
+      if (tail.compare(pos, 3, "E: ") == 0) first_error = tail.substr(pos + 3, nl - pos - 3);
+      pos = nl + 1;
+    }
     std::string detail_text = tail.empty() ? r->err : tail + (r->err.empty() ? "" : "\n" + r->err);
     return fail(Error(ErrorKind::Operation,
-                      fmt::format("{}: mmdebstrap failed: {}", stage_ctx,
+                      fmt::format("{}: mmdebstrap failed: {}{}", stage_ctx,
                                   r->timed_out ? fmt::format("timed out after {} s", o.timeout.count())
-                                               : r->describe()))
+                                               : r->describe(),
+                                  first_error.empty() ? "" : " (" + first_error + ")"))
                     .with_detail(detail_text)
                     .with_hint("the detail (--verbose) shows the end of mmdebstrap's log; check that the apt "
                                "sources are reachable and the package names exist in " + o.suite));

@@ -52,7 +52,7 @@ fi
 echo "base-image.sh: building $image (inputs ${want:0:12}; log in $dir/build.log)" >&2
 rm -f "$stamp"
 start=$(date +%s)
-if ! "$foundry" "${args[@]}" > "$dir/build.log" 2>&1; then
+if ! "$foundry" --verbose "${args[@]}" > "$dir/build.log" 2>&1; then
   echo "base-image.sh: build failed; the end of $dir/build.log:" >&2
   tail -n 30 "$dir/build.log" >&2
   exit 1
