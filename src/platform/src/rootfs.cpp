@@ -19,6 +19,7 @@
 #include "foundry/common/log.h"
 #include "foundry/common/scope_exit.h"
 #include "foundry/common/subprocess.h"
+#include "apt_cache.h"
 #include "fs_util.h"
 #include "recipe.h"
 
@@ -185,23 +186,6 @@ class LogFollower {
   bool stop_ = false;
 };
 
-// Keeps only the .debs of the packages now installed, so the cache does not
-// grow by one version of everything at every point release.
-void prune_apt_cache(const std::string& dir, const std::vector<InstalledPackage>& pkgs) {
-  std::set<std::string> keep;
-  for (const auto& p : pkgs) {
-    std::string v = p.version;
-    // apt stores the epoch colon URL-encoded in archive file names.
-    if (auto c = v.find(':'); c != std::string::npos) v.replace(c, 1, "%3a");
-    keep.insert(p.name + "_" + v + "_" + p.arch + ".deb");
-  }
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    auto n = e.path().filename().string();
-    if (n.ends_with(".deb") && !keep.count(n)) fs::remove(e.path(), ec);
-  }
-}
-
 Result<std::vector<InstalledPackage>> read_dpkg_status(const std::string& root) {
   std::string path = root + "/var/lib/dpkg/status";
   auto text = FOUNDRY_TRY(read_file(path));
@@ -241,6 +225,27 @@ Result<std::vector<InstalledPackage>> read_dpkg_status(const std::string& root) 
 }
 
 }  // namespace
+
+namespace detail {
+
+void prune_apt_cache(const std::string& dir, const std::vector<InstalledPackage>& pkgs) {
+  std::map<std::string, std::string> current;  // package name -> archive file name
+  for (const auto& p : pkgs) {
+    std::string v = p.version;
+    // apt stores the epoch colon URL-encoded in archive file names.
+    if (auto c = v.find(':'); c != std::string::npos) v.replace(c, 1, "%3a");
+    current[p.name] = p.name + "_" + v + "_" + p.arch + ".deb";
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    auto n = e.path().filename().string();
+    if (!n.ends_with(".deb")) continue;
+    auto it = current.find(n.substr(0, n.find('_')));
+    if (it != current.end() && it->second != n) fs::remove(e.path(), ec);
+  }
+}
+
+}  // namespace detail
 
 Result<RootfsInfo> inspect_rootfs(const std::string& dir) {
   RootfsInfo info;
@@ -500,7 +505,7 @@ Result<RootfsInfo> build_rootfs(const RootfsOptions& o) {
                    }()),
        since(t));
 
-  if (!o.apt_cache_dir.empty()) prune_apt_cache(o.apt_cache_dir, info.packages);
+  if (!o.apt_cache_dir.empty()) detail::prune_apt_cache(o.apt_cache_dir, info.packages);
   undo.commit();
   info.path = root;
   info.elapsed = since(t0);

@@ -7,11 +7,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <gtest/gtest.h>
 
 #include "foundry/common/file.h"
 #include "foundry/common/subprocess.h"
+#include "apt_cache.h"
 #include "recipe.h"
 
 using namespace foundry;
@@ -137,4 +139,17 @@ TEST(Recipe, InitramfsHookListsTheRequiredDrivers) {
     if (f.path == "etc/initramfs-tools/hooks/foundry-modules") hook = f.content;
   for (const char* m : {"virtio_pci", "virtio_blk", "virtio_scsi", "ext4", "sr_mod"})
     EXPECT_NE(hook.find(m), std::string::npos) << m;
+}
+
+TEST_F(Tree, AptCachePruneDropsOtherVersionsOfInstalledPackagesOnly) {
+  const std::string cache = base_ + "/cache";
+  fs::create_directories(cache);
+  for (const char* f : {"vim_2%3a9.0.1378-2_amd64.deb", "vim_2%3a9.0.1000-1_amd64.deb", "zstd_1.5.4+dfsg2-5_amd64.deb",
+                        "htop_3.2.2-2_amd64.deb", "notes.txt"})
+    std::ofstream(cache + "/" + f) << "x";
+  prune_apt_cache(cache, {{"vim", "2:9.0.1378-2", "amd64"}, {"zstd", "1.5.4+dfsg2-5", "amd64"}});
+  std::set<std::string> left;
+  for (const auto& e : fs::directory_iterator(cache)) left.insert(e.path().filename().string());
+  EXPECT_EQ(left, (std::set<std::string>{"vim_2%3a9.0.1378-2_amd64.deb", "zstd_1.5.4+dfsg2-5_amd64.deb",
+                                         "htop_3.2.2-2_amd64.deb", "notes.txt"}));
 }

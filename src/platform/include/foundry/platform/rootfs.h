@@ -44,8 +44,8 @@ struct RootfsOptions {
   // configured sources (read_apt_sources), narrowed to `suite`.
   std::vector<AptSource> sources;
   std::string etc_apt = "/etc/apt";  // where the machine's sources are read from
-  // .deb files kept between runs; empty = no cache. Only the packages of the
-  // last build are kept in it.
+  // .deb files kept between runs; empty = no cache. Other versions of the
+  // packages a build installed are dropped from it afterwards.
   std::string apt_cache_dir;
   // Timestamps for reproducible output; default $SOURCE_DATE_EPOCH if set.
   std::optional<int64_t> source_date_epoch;
