@@ -39,17 +39,6 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
 
 }  // namespace
 
-std::string_view to_string(DomainState s) {
-  switch (s) {
-    case DomainState::Running: return "running";
-    case DomainState::Paused: return "paused";
-    case DomainState::ShutOff: return "shut off";
-    case DomainState::Crashed: return "crashed";
-    case DomainState::Other: return "other";
-  }
-  return "other";
-}
-
 std::vector<std::string> closest_names(const std::string& want, const std::vector<std::string>& have, size_t max) {
   std::vector<std::pair<size_t, std::string>> scored;
   for (const auto& h : have) {
@@ -70,21 +59,21 @@ Result<VmPlan> plan_vm(const config::VmConfig& vm, const Firmware& fw, const std
   p.firmware = fw;
   VolumeSpec boot;
   boot.name = VolumeName::boot(vm.name);
-  boot.capacity_bytes = vm.boot_disk.size_gb * kGiB;
-  boot.format = "qcow2";
+  boot.capacity = vm.boot_disk.size_gb * kGiB;
+  boot.format = VolumeFormat::Qcow2;
   if (!vm.boot_disk.empty) {
     if (base_image_path.empty())
       return fail(ErrorKind::Storage, "boot disk of VM '{}' needs a base image, none was resolved", vm.name);
-    boot.backing_path = base_image_path;
-    boot.backing_format = base_image_format.empty() ? std::string(config::to_string(vm.boot_disk.format))
-                                                    : base_image_format;
+    std::string fmt = base_image_format.empty() ? std::string(config::to_string(vm.boot_disk.format))
+                                                : base_image_format;
+    boot.backing = BackingStore{base_image_path, fmt == "raw" ? VolumeFormat::Raw : VolumeFormat::Qcow2};
   }
   p.volumes.push_back(boot);
   for (const auto& d : vm.data_disks) {
     VolumeSpec v;
     v.name = VolumeName::data(vm.name, d.device);
-    v.capacity_bytes = d.size_gb * kGiB;
-    v.format = "qcow2";
+    v.capacity = d.size_gb * kGiB;
+    v.format = VolumeFormat::Qcow2;
     p.volumes.push_back(v);
   }
   DomainOptions o;
@@ -94,10 +83,10 @@ Result<VmPlan> plan_vm(const config::VmConfig& vm, const Firmware& fw, const std
   return p;
 }
 
-Result<VolumeInfo> resolve_base_image(Hypervisor& hv, const config::VmConfig& vm, const std::string& image_pool) {
+Result<VolumeDetails> resolve_base_image(Hypervisor& hv, const config::VmConfig& vm, const std::string& image_pool) {
   const auto& image = vm.boot_disk.image;
   if (image.find('/') == std::string::npos) {
-    std::optional<VolumeInfo> v;
+    std::optional<VolumeDetails> v;
     if (FOUNDRY_TRY_CTX(hv.pool_exists(image_pool), "look up base image '{}'", image))
       v = FOUNDRY_TRY_CTX(hv.find_volume(image_pool, image), "look up base image '{}'", image);
     if (!v)
@@ -157,7 +146,7 @@ Status create_vm(Hypervisor& hv, const VmPlan& plan, const CreateOptions& opts) 
   for (const auto& v : plan.volumes) {
     FOUNDRY_TRY_CTX(hv.create_volume(pool, v), "{}", ctx(("create volume " + v.name).c_str()));
     undo.push("volume " + v.name, [&hv, pool, name = v.name] { (void)hv.delete_volume(pool, name); });
-    if (&v != &plan.volumes.front()) total_data += v.capacity_bytes / kGiB;
+    if (&v != &plan.volumes.front()) total_data += v.capacity / kGiB;
   }
   step(opts.on_step, total_data > 0 ? fmt::format("Storage created ({} GB boot + {} GB data)", vm.boot_disk.size_gb,
                                                   total_data)
@@ -165,10 +154,9 @@ Status create_vm(Hypervisor& hv, const VmPlan& plan, const CreateOptions& opts) 
 
   if (vm.cloud_init) {
     auto iso = VolumeName::cloudinit(vm.name);
-    VolumeSpec spec{iso, plan.cloudinit_iso.size(), "raw", "", ""};
-    FOUNDRY_TRY_CTX(hv.create_volume(pool, spec), "{}", ctx(("create volume " + iso).c_str()));
+    FOUNDRY_TRY_CTX(hv.create_volume_from_bytes(pool, iso, plan.cloudinit_iso), "{}",
+                    ctx(("upload cloud-init ISO as volume " + iso).c_str()));
     undo.push("volume " + iso, [&hv, pool, iso] { (void)hv.delete_volume(pool, iso); });
-    FOUNDRY_TRY_CTX(hv.upload_volume(pool, iso, plan.cloudinit_iso), "{}", ctx("upload cloud-init ISO"));
     step(opts.on_step, "Cloud-init ISO generated");
   }
 
@@ -251,7 +239,7 @@ Status destroy_vm(Hypervisor& hv, const std::string& name, const std::string& po
   return ok();
 }
 
-VmSummary summarize(const DomainInfo& d) {
+VmSummary summarize(const DomainFacts& d) {
   VmSummary s;
   s.name = d.name;
   s.state = d.state;

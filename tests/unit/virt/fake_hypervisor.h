@@ -11,6 +11,7 @@
 #include <pugixml.hpp>
 
 #include "foundry/virt/vm.h"
+#include "foundry/virt/storage.h"
 
 namespace foundry::virt::testing {
 
@@ -22,7 +23,7 @@ class FakeHypervisor : public Hypervisor {
     bool autostart = false;
   };
   std::map<std::string, Dom> domains;
-  std::map<std::string, std::map<std::string, VolumeInfo>> pools;  // pool -> volumes
+  std::map<std::string, std::map<std::string, VolumeDetails>> pools;  // pool -> volumes
   std::set<std::string> default_pools{"foundry-vms", "foundry-images"};
   std::vector<std::string> bridges{"br0", "br1"};
   std::string fail_at;
@@ -41,10 +42,10 @@ class FakeHypervisor : public Hypervisor {
     FOUNDRY_TRY(maybe_fail("domain_exists", name));
     return domains.count(name) > 0;
   }
-  Result<DomainInfo> domain_info(const std::string& name) override {
+  Result<DomainFacts> domain_info(const std::string& name) override {
     auto it = domains.find(name);
     if (it == domains.end()) return fail(Error(ErrorKind::Operation, "no domain " + name).with_errno(ENOENT));
-    DomainInfo i;
+    DomainFacts i;
     i.name = name;
     i.state = it->second.running ? DomainState::Running : DomainState::ShutOff;
     i.autostart = it->second.autostart;
@@ -55,8 +56,8 @@ class FakeHypervisor : public Hypervisor {
     i.memory_kib = d.child("domain").child("memory").text().as_ullong() * 1024 * 1024;
     return i;
   }
-  Result<std::vector<DomainInfo>> list_domains(bool include_inactive) override {
-    std::vector<DomainInfo> out;
+  Result<std::vector<DomainFacts>> list_domains(bool include_inactive) override {
+    std::vector<DomainFacts> out;
     for (auto& [n, d] : domains)
       if (include_inactive || d.running) out.push_back(*domain_info(n));
     return out;
@@ -106,27 +107,36 @@ class FakeHypervisor : public Hypervisor {
     if (pools.count(pool) && pools[pool].empty()) pools.erase(pool);
     return ok();
   }
-  Result<std::optional<VolumeInfo>> find_volume(const std::string& pool, const std::string& name) override {
+  Result<std::optional<VolumeDetails>> find_volume(const std::string& pool, const std::string& name) override {
     auto p = pools.find(pool);
     if (p == pools.end()) return fail(Error(ErrorKind::Storage, "pool " + pool + " not found"));
     auto v = p->second.find(name);
-    if (v == p->second.end()) return std::optional<VolumeInfo>{};
-    return std::optional<VolumeInfo>{v->second};
+    if (v == p->second.end()) return std::optional<VolumeDetails>{};
+    return std::optional<VolumeDetails>{v->second};
   }
-  Result<std::optional<VolumeInfo>> find_volume_by_path(const std::string& path) override {
+  Result<std::optional<VolumeDetails>> find_volume_by_path(const std::string& path) override {
     for (auto& [p, vols] : pools)
       for (auto& [n, v] : vols)
-        if (v.path == path) return std::optional<VolumeInfo>{v};
-    return std::optional<VolumeInfo>{};
+        if (v.path == path) return std::optional<VolumeDetails>{v};
+    return std::optional<VolumeDetails>{};
   }
   Status create_volume(const std::string& pool, const VolumeSpec& spec) override {
     FOUNDRY_TRY(maybe_fail("create_volume", spec.name));
-    VolumeInfo v{spec.name, "/pools/" + pool + "/" + spec.name, spec.format, spec.capacity_bytes, 0, spec.backing_path};
+    VolumeDetails v;
+    v.name = spec.name;
+    v.pool = pool;
+    v.path = "/pools/" + pool + "/" + spec.name;
+    v.format = std::string(to_string(spec.format));
+    v.capacity = spec.capacity;
+    if (spec.backing) v.backing_path = spec.backing->path;
     pools[pool][spec.name] = v;
     return ok();
   }
-  Status upload_volume(const std::string& pool, const std::string& name, const std::string& bytes) override {
-    FOUNDRY_TRY(maybe_fail("upload_volume", name));
+  Status create_volume_from_bytes(const std::string& pool, const std::string& name,
+                                  const std::string& bytes) override {
+    FOUNDRY_TRY(maybe_fail("create_volume_from_bytes", name));
+    VolumeSpec spec{name, VolumeFormat::Raw, bytes.size(), 0, std::nullopt};
+    pools[pool][name] = VolumeDetails{name, pool, "/pools/" + pool + "/" + name, "", "raw", bytes.size(), 0, "", ""};
     uploads[pool + "/" + name] = bytes;
     return ok();
   }

@@ -10,6 +10,15 @@ using foundry::virt::testing::FakeHypervisor;
 
 namespace {
 
+VolumeDetails vol(const std::string& name, const std::string& path, const char* format = "qcow2") {
+  VolumeDetails v;
+  v.name = name;
+  v.path = path;
+  v.format = format;
+  v.capacity = 1;
+  return v;
+}
+
 config::VmConfig web_vm() {
   config::VmConfig vm;
   vm.name = "web";
@@ -32,7 +41,7 @@ config::VmConfig web_vm() {
 struct World {
   FakeHypervisor hv;
   World() {
-    hv.pools["foundry-images"]["debian-12"] = VolumeInfo{"debian-12", "/img/debian-12", "qcow2", 3ull << 30, 0, ""};
+    hv.pools["foundry-images"]["debian-12"] = vol("debian-12", "/img/debian-12", "qcow2");
   }
   VmPlan plan(const config::VmConfig& vm = web_vm()) {
     auto base = resolve_base_image(hv, vm, "foundry-images");
@@ -57,8 +66,8 @@ TEST(CreateVm, MakesEverythingInOrderWithProgress) {
   auto& vols = w.hv.pools["foundry-vms"];
   ASSERT_EQ(vols.size(), 4u);
   EXPECT_EQ(vols["web_boot"].backing_path, "/img/debian-12");
-  EXPECT_EQ(vols["web_boot"].capacity_bytes, 20ull << 30);
-  EXPECT_EQ(vols["web_data-vdb"].capacity_bytes, 10ull << 30);
+  EXPECT_EQ(vols["web_boot"].capacity, 20ull << 30);
+  EXPECT_EQ(vols["web_data-vdb"].capacity, 10ull << 30);
   EXPECT_EQ(w.hv.uploads["foundry-vms/web_cloudinit"], "ISO-BYTES");
   EXPECT_TRUE(w.hv.domains["web"].running);
   EXPECT_TRUE(w.hv.domains["web"].autostart);
@@ -67,7 +76,7 @@ TEST(CreateVm, MakesEverythingInOrderWithProgress) {
 // The acceptance rule: a failure at any step leaves nothing this run made.
 TEST(CreateVm, FailureAtEveryStepLeavesNothingBehind) {
   for (std::string step : {"ensure_pool:foundry-vms", "create_volume:web_boot", "create_volume:web_data-vdb",
-                           "create_volume:web_data-vdc", "create_volume:web_cloudinit", "upload_volume:web_cloudinit",
+                           "create_volume:web_data-vdc", "create_volume_from_bytes:web_cloudinit",
                            "define_domain:web", "set_autostart:web", "start_domain:web"}) {
     World w;
     auto plan = w.plan();
@@ -84,7 +93,7 @@ TEST(CreateVm, FailureAtEveryStepLeavesNothingBehind) {
 
 TEST(CreateVm, ExistingPoolIsKeptOnFailure) {
   World w;
-  w.hv.pools["foundry-vms"]["other_boot"] = VolumeInfo{"other_boot", "/p/other_boot", "qcow2", 1, 0, ""};
+  w.hv.pools["foundry-vms"]["other_boot"] = vol("other_boot", "/p/other_boot", "qcow2");
   auto plan = w.plan();
   w.hv.fail_at = "start_domain:web";
   ASSERT_FALSE(create_vm(w.hv, plan, {}));
@@ -117,7 +126,7 @@ TEST(CreateVm, UnknownBridgeSuggestsClosest) {
 
 TEST(CreateVm, LeftoverVolumeIsReportedBeforeAnythingIsMade) {
   World w;
-  w.hv.pools["foundry-vms"]["web_data-vdc"] = VolumeInfo{"web_data-vdc", "/p/x", "qcow2", 1, 0, ""};
+  w.hv.pools["foundry-vms"]["web_data-vdc"] = vol("web_data-vdc", "/p/x", "qcow2");
   auto st = create_vm(w.hv, w.plan(), {});
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().exit_code(), 5);
@@ -170,8 +179,8 @@ TEST(DestroyVm, ForcesOffWhenShutdownIsIgnored) {
 
 TEST(DestroyVm, CleansHalfMadeVmAndReportsUnknown) {
   World w;
-  w.hv.pools["foundry-vms"]["web_boot"] = VolumeInfo{"web_boot", "/p/web_boot", "qcow2", 1, 0, ""};
-  w.hv.pools["foundry-vms"]["web_cloudinit"] = VolumeInfo{"web_cloudinit", "/p/web_ci", "raw", 1, 0, ""};
+  w.hv.pools["foundry-vms"]["web_boot"] = vol("web_boot", "/p/web_boot", "qcow2");
+  w.hv.pools["foundry-vms"]["web_cloudinit"] = vol("web_cloudinit", "/p/web_ci", "raw");
   ASSERT_TRUE(destroy_vm(w.hv, "web", "", {}));
   EXPECT_TRUE(w.hv.pools["foundry-vms"].empty());
   auto st = destroy_vm(w.hv, "ghost", "", {});

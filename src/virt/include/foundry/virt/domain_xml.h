@@ -9,15 +9,9 @@
 
 #include "foundry/common/error.h"
 #include "foundry/config/vm_config.h"
+#include "foundry/virt/types.h"
 
 namespace foundry::virt {
-
-// Volume names in the VM pool (seed 001, "Volume Naming Convention").
-struct VolumeName {
-  static std::string boot(const std::string& vm) { return vm + "_boot"; }
-  static std::string data(const std::string& vm, const std::string& dev) { return vm + "_data-" + dev; }
-  static std::string cloudinit(const std::string& vm) { return vm + "_cloudinit"; }
-};
 
 // UEFI firmware files. Empty code path = BIOS boot (SeaBIOS).
 struct Firmware {

@@ -16,33 +16,15 @@
 #include "foundry/common/error.h"
 #include "foundry/config/vm_config.h"
 #include "foundry/virt/domain_xml.h"
+#include "foundry/virt/types.h"
 
 namespace foundry::virt {
 
-enum class DomainState { Running, Paused, ShutOff, Crashed, Other };
-std::string_view to_string(DomainState s);
-
-struct VolumeSpec {
-  std::string name;
-  uint64_t capacity_bytes = 0;
-  std::string format = "qcow2";   // qcow2 | raw
-  std::string backing_path;       // backing store path (qcow2 overlay); empty = blank
-  std::string backing_format;     // format of the backing store
-};
-
-struct VolumeInfo {
-  std::string name;
-  std::string path;
-  std::string format;
-  uint64_t capacity_bytes = 0;
-  uint64_t allocation_bytes = 0;
-  std::string backing_path;
-};
-
-struct DomainInfo {
+// What the orchestration reads about a domain.
+struct DomainFacts {
   std::string name;
   std::string uuid;
-  DomainState state = DomainState::Other;
+  DomainState state = DomainState::NoState;
   unsigned vcpus = 0;
   uint64_t memory_kib = 0;
   bool autostart = false;
@@ -58,8 +40,8 @@ class Hypervisor {
 
   // Domains.
   virtual Result<bool> domain_exists(const std::string& name) = 0;
-  virtual Result<DomainInfo> domain_info(const std::string& name) = 0;
-  virtual Result<std::vector<DomainInfo>> list_domains(bool include_inactive) = 0;
+  virtual Result<DomainFacts> domain_info(const std::string& name) = 0;
+  virtual Result<std::vector<DomainFacts>> list_domains(bool include_inactive) = 0;
   virtual Status define_domain(const std::string& xml) = 0;
   virtual Status undefine_domain(const std::string& name) = 0;  // incl. NVRAM
   virtual Status set_autostart(const std::string& name, bool on) = 0;
@@ -73,11 +55,14 @@ class Hypervisor {
   virtual Result<bool> pool_exists(const std::string& pool) = 0;
   virtual Result<bool> ensure_pool(const std::string& pool) = 0;
   virtual Status delete_empty_pool(const std::string& pool) = 0;
-  virtual Result<std::optional<VolumeInfo>> find_volume(const std::string& pool, const std::string& name) = 0;
+  virtual Result<std::optional<VolumeDetails>> find_volume(const std::string& pool, const std::string& name) = 0;
   // The volume whose target path is `path`, in any pool.
-  virtual Result<std::optional<VolumeInfo>> find_volume_by_path(const std::string& path) = 0;
+  virtual Result<std::optional<VolumeDetails>> find_volume_by_path(const std::string& path) = 0;
   virtual Status create_volume(const std::string& pool, const VolumeSpec& spec) = 0;
-  virtual Status upload_volume(const std::string& pool, const std::string& name, const std::string& bytes) = 0;
+  // A raw volume holding exactly `bytes` (the cloud-init ISO), streamed to the
+  // hypervisor so remote ones work; nothing is left if the upload fails.
+  virtual Status create_volume_from_bytes(const std::string& pool, const std::string& name,
+                                          const std::string& bytes) = 0;
   virtual Status delete_volume(const std::string& pool, const std::string& name) = 0;
 
   // Host networking: names of bridges a VM can attach to.
@@ -114,7 +99,7 @@ Result<VmPlan> plan_vm(const config::VmConfig& vm, const Firmware& fw, const std
 
 // Finds the base image: an image name is a volume in the image pool; a path
 // must be a volume libvirt knows (any pool). Errors say how to import it.
-Result<VolumeInfo> resolve_base_image(Hypervisor& hv, const config::VmConfig& vm, const std::string& image_pool);
+Result<VolumeDetails> resolve_base_image(Hypervisor& hv, const config::VmConfig& vm, const std::string& image_pool);
 
 // The seed's nine steps. On any failure everything this call made is removed
 // (newest first) and the error says which step failed.
@@ -128,7 +113,7 @@ Status destroy_vm(Hypervisor& hv, const std::string& name, const std::string& po
 
 struct VmSummary {
   std::string name;
-  DomainState state = DomainState::Other;
+  DomainState state = DomainState::NoState;
   unsigned vcpus = 0;
   uint64_t memory_kib = 0;
   std::vector<std::string> addresses;  // from Foundry metadata (CIDR form)
@@ -139,7 +124,7 @@ struct VmSummary {
 
 Result<std::vector<VmSummary>> list_vms(Hypervisor& hv, bool include_inactive);
 // Reads Foundry's <metadata> from a domain's XML (pool, addresses).
-VmSummary summarize(const DomainInfo& d);
+VmSummary summarize(const DomainFacts& d);
 
 // "did you mean" for bridges: the existing names closest to `want`.
 std::vector<std::string> closest_names(const std::string& want, const std::vector<std::string>& have, size_t max = 3);

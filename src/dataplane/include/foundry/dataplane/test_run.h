@@ -1,0 +1,32 @@
+// Runs an XDP program on a byte buffer with BPF_PROG_TEST_RUN: the program
+// sees the frame as if it arrived on ingress_ifindex, and we get its verdict
+// and the frame as it left the program (after any header changes). Nothing is
+// transmitted: an XDP_REDIRECT verdict is reported, not carried out.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "foundry/common/error.h"
+
+namespace foundry::dataplane {
+
+struct XdpRunOptions {
+  // Must name an interface in the calling thread's network namespace; the
+  // kernel looks it up to fill in ctx->ingress_ifindex. 0 = loopback.
+  uint32_t ingress_ifindex = 0;
+  uint32_t rx_queue_index = 0;
+  uint32_t repeat = 1;  // > 1 for timing; the output is that of the last run
+};
+
+struct XdpRunResult {
+  uint32_t verdict = 0;
+  std::vector<uint8_t> frame;  // data as the program left it
+  std::chrono::nanoseconds duration{0};  // mean per run, as the kernel measured it
+};
+
+Result<XdpRunResult> run_xdp(int prog_fd, std::span<const uint8_t> frame, const XdpRunOptions& opts = {});
+
+}  // namespace foundry::dataplane

@@ -1,0 +1,44 @@
+#include "foundry/dataplane/iface.h"
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "foundry/common/unique_fd.h"
+
+namespace foundry::dataplane {
+
+namespace {
+
+// The ioctl answers for the namespace the socket was created in, which is
+// the calling thread's.
+Result<ifreq> query(const std::string& ifname, unsigned long request, const char* what) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    return fail(ErrorKind::Validation, "interface name '{}' is not 1 to {} characters", ifname, IFNAMSIZ - 1);
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return fail_errno(ErrorKind::Operation, "read {} of {}: socket", what, ifname);
+  ifreq req{};
+  std::memcpy(req.ifr_name, ifname.data(), ifname.size());
+  if (::ioctl(sock.get(), request, &req) != 0)
+    return fail(sys_error(ErrorKind::Operation, fmt::format("read {} of interface {}", what, ifname))
+                    .with_hint("check the name with: ip link show"));
+  return req;
+}
+
+}  // namespace
+
+Result<uint32_t> interface_mtu(const std::string& ifname) {
+  ifreq r = FOUNDRY_TRY(query(ifname, SIOCGIFMTU, "MTU"));
+  return static_cast<uint32_t>(r.ifr_mtu);
+}
+
+Result<MacAddr> interface_mac(const std::string& ifname) {
+  ifreq r = FOUNDRY_TRY(query(ifname, SIOCGIFHWADDR, "MAC address"));
+  MacAddr m;
+  std::memcpy(m.bytes.data(), r.ifr_hwaddr.sa_data, 6);
+  return m;
+}
+
+}  // namespace foundry::dataplane

@@ -1,0 +1,133 @@
+#include "foundry/dataplane/loader.h"
+
+#include "foundry/common/log.h"
+#include "foundry/common/scope_exit.h"
+#include "foundry/dataplane/iface.h"
+#include "foundry/dataplane/netns.h"
+
+namespace foundry::dataplane {
+
+namespace {
+
+// Runs fn in the peer's namespace, or right here when it has none.
+template <typename F>
+auto in_peer_netns(const PeerInterface& peer, F&& fn) -> decltype(fn()) {
+  if (peer.netns_path.empty()) return fn();
+  return in_netns(peer.netns_path, std::forward<F>(fn));
+}
+
+std::string peer_name(const PeerInterface& p) {
+  return p.netns_path.empty() ? p.ifname : fmt::format("{} in {}", p.ifname, p.netns_path);
+}
+
+Status attach_peer(const PeerInterface& peer, int prog_fd) {
+  return in_peer_netns(peer, [&]() -> Status {
+    uint32_t idx = FOUNDRY_TRY(ifindex_of(peer.ifname));
+    FOUNDRY_TRY(xdp_attach(idx, prog_fd, XdpMode::Auto));
+    return ok();
+  });
+}
+
+Status detach_peer(const PeerInterface& peer) {
+  return in_peer_netns(peer, [&]() -> Status {
+    uint32_t idx = FOUNDRY_TRY(ifindex_of(peer.ifname));
+    return xdp_detach(idx);
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Loader>> Loader::open(const LoaderOptions& opts) {
+  std::unique_ptr<Loader> l(new Loader());
+  ForwarderOptions fo;
+  fo.fdb_max_entries = opts.fdb_max_entries;
+  if (!opts.pin_dir.empty()) {
+    bool mounted = FOUNDRY_TRY_CTX(ensure_bpffs(opts.bpffs_mount), "open data plane");
+    if (mounted) spdlog::debug("dataplane: mounted a BPF filesystem on {}", opts.bpffs_mount);
+    fo.pin_dir = opts.pin_dir;
+  }
+  l->fw_ = FOUNDRY_TRY_CTX(Forwarder::load(fo), "open data plane");
+  return l;
+}
+
+Status Loader::check_mtu(const std::string& ifname, const std::optional<PeerInterface>& peer) {
+  auto vtep = FOUNDRY_TRY(fw_->vtep());
+  if (!vtep) return ok();  // no tunnel, no overhead
+  uint32_t limit = vtep->mtu - FDP_ENCAP_OVERHEAD;
+  auto check = [&](const std::string& name, uint32_t mtu) -> Status {
+    if (mtu <= limit) return ok();
+    return fail(Error(ErrorKind::Validation,
+                      fmt::format("interface {} has MTU {}, but VXLAN over an uplink with MTU {} leaves at most {} "
+                                  "(the uplink MTU minus {} bytes of outer headers)",
+                                  name, mtu, vtep->mtu, limit, FDP_ENCAP_OVERHEAD))
+                    .with_hint(fmt::format("lower it: ip link set dev {} mtu {}", name, limit)));
+  };
+  uint32_t host_mtu = FOUNDRY_TRY(interface_mtu(ifname));
+  FOUNDRY_TRY(check(ifname, host_mtu));
+  if (peer) {
+    auto read_peer_mtu = [&] { return interface_mtu(peer->ifname); };
+    uint32_t peer_mtu = FOUNDRY_TRY(in_peer_netns(*peer, read_peer_mtu));
+    FOUNDRY_TRY(check(peer_name(*peer), peer_mtu));
+  }
+  return ok();
+}
+
+Result<XdpMode> Loader::attach_port(const PortSpec& spec) {
+  auto ctx = [&] { return fmt::format("attach port {} (VNI {})", spec.ifname, spec.vni); };
+  FOUNDRY_TRY_CTX(validate_vni(spec.vni), "{}", ctx());
+  uint32_t ifindex = FOUNDRY_TRY_CTX(ifindex_of(spec.ifname), "{}", ctx());
+  FOUNDRY_TRY_CTX(check_mtu(spec.ifname, spec.peer), "{}", ctx());
+
+  UndoList undo;
+  auto existing = FOUNDRY_TRY_CTX(fw_->ports().get(ifindex), "{}", ctx());
+  FOUNDRY_TRY_CTX(fw_->add_port(ifindex, PortConfig{spec.vni, false, spec.learn}), "{}", ctx());
+  if (!existing) undo.push("port maps", [this, ifindex] { (void)fw_->remove_port(ifindex); });
+
+  if (spec.peer) {
+    const PeerInterface& peer = *spec.peer;
+    FOUNDRY_TRY_CTX(attach_peer(peer, fw_->pass_program_fd()), "{}: receive side {}", ctx(), peer_name(peer));
+    undo.push("peer program", [peer] { (void)detach_peer(peer); });
+  }
+
+  XdpMode mode = FOUNDRY_TRY_CTX(xdp_attach(ifindex, fw_->program_fd(), spec.mode), "{}", ctx());
+  undo.commit();
+  spdlog::debug("dataplane: {} attached ({})", ctx(), to_string(mode));
+  return mode;
+}
+
+Status Loader::detach_port(const std::string& ifname, const std::optional<PeerInterface>& peer) {
+  auto ctx = [&] { return fmt::format("detach port {}", ifname); };
+  uint32_t ifindex = FOUNDRY_TRY_CTX(ifindex_of(ifname), "{}", ctx());
+  // Program off first: after that no frame can hit a half-removed port.
+  FOUNDRY_TRY_CTX(xdp_detach(ifindex), "{}", ctx());
+  if (peer) {
+    FOUNDRY_TRY_CTX(detach_peer(*peer), "{}: receive side {}", ctx(), peer_name(*peer));
+  }
+  auto cfg = FOUNDRY_TRY_CTX(fw_->ports().get(ifindex), "{}", ctx());
+  if (cfg) FOUNDRY_TRY_CTX(fw_->remove_port(ifindex), "{}", ctx());
+  return ok();
+}
+
+Result<XdpMode> Loader::attach_uplink(const UplinkSpec& spec) {
+  auto ctx = [&] { return fmt::format("attach uplink {} (VTEP {})", spec.ifname, spec.vtep_ip.to_string()); };
+  uint32_t ifindex = FOUNDRY_TRY_CTX(ifindex_of(spec.ifname), "{}", ctx());
+  uint32_t mtu = FOUNDRY_TRY_CTX(interface_mtu(spec.ifname), "{}", ctx());
+  if (mtu > 0xffff) mtu = 0xffff;
+  FOUNDRY_TRY_CTX(fw_->set_vtep(VtepConfig{spec.vtep_ip, ifindex, spec.udp_port, static_cast<uint16_t>(mtu)}),
+                  "{}", ctx());
+  UndoList undo;
+  undo.push("vtep", [this] { (void)fw_->clear_vtep(); });
+  XdpMode mode = FOUNDRY_TRY_CTX(xdp_attach(ifindex, fw_->program_fd(), spec.mode), "{}", ctx());
+  undo.commit();
+  return mode;
+}
+
+Status Loader::detach_uplink() {
+  auto vtep = FOUNDRY_TRY_CTX(fw_->vtep(), "detach uplink");
+  if (!vtep) return ok();
+  FOUNDRY_TRY_CTX(xdp_detach(vtep->uplink_ifindex), "detach uplink");
+  FOUNDRY_TRY_CTX(fw_->clear_vtep(), "detach uplink");
+  return ok();
+}
+
+}  // namespace foundry::dataplane

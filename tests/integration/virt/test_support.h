@@ -1,0 +1,85 @@
+// Helpers shared by the virt integration and e2e tests: a temporary
+// directory removed with its contents, and a throwaway HTTP server.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "foundry/common/unique_fd.h"
+
+namespace foundry::testing {
+
+// A temporary directory removed with everything in it.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "foundry-virt-test-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string file(const std::string& name, const std::string& data) const {
+    auto p = (path / name).string();
+    std::ofstream(p, std::ios::binary) << data;
+    return p;
+  }
+};
+
+// python3 -m http.server on 127.0.0.1, an ephemeral port, serving `dir`.
+class HttpServer {
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+ public:
+  explicit HttpServer(const std::string& dir) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(fds[1], 1);
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 2);
+      ::setpgid(0, 0);
+      ::execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+               dir.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    UniqueFd r(fds[0]);
+    // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+    std::string line;
+    char c;
+    while (line.find('\n') == std::string::npos && ::read(r.get(), &c, 1) == 1) line += c;
+    auto p = line.find(" port ");
+    if (p != std::string::npos) port_ = std::atoi(line.c_str() + p + 6);
+  }
+  ~HttpServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  int port() const { return port_; }
+  std::string url(const std::string& file) const { return fmt::format("http://127.0.0.1:{}/{}", port_, file); }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+
+}  // namespace foundry::testing
