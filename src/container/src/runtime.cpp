@@ -168,6 +168,9 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
                               describe(sys.layout));
   undo.push("cgroup", [cg] { (void)cg.destroy(); });
   st.cgroup = cg;
+  // Recorded at once: if this process dies from here on, `delete` (or a
+  // restarted daemon) finds the cgroup to remove.
+  FOUNDRY_TRY_CTX(store_.save(st), "{}: save state", ctx);
   if (spec.linux_spec.resources)
     FOUNDRY_TRY_CTX(cg.apply(*spec.linux_spec.resources), "{}: cgroups ({})", ctx, describe(sys.layout));
 
@@ -187,6 +190,7 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
   cfg.fifo_fd = fifo_fd.get();
   cfg.no_pivot = opts.no_pivot;
   cfg.preserve_fds = opts.preserve_fds;
+  for (int i = 0; i < 3; ++i) cfg.stdio[i] = opts.stdio[i];
   Spawned child = FOUNDRY_TRY_CTX(spawn_init(cfg), "{}", ctx);
   fifo_fd.reset();
   pid_t pid = child.pid;
