@@ -6,6 +6,7 @@
 // Errors go to stderr once (with a hint) and, with --log, to the log file in
 // the format conmon and containerd read. The exit code follows the Foundry
 // convention: 1 config, 2 validation, 4 operation, 5 storage.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -261,6 +262,9 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;
   }
+  // A closed stdout (a caller that stopped reading) must not kill the
+  // runtime halfway through an operation; write errors are reported instead.
+  ::signal(SIGPIPE, SIG_IGN);
   setup_logging(g);
   if (g.systemd_cgroup) spdlog::debug("--systemd-cgroup: accepted; cgroups are managed through the filesystem");
   if (!action) return 1;

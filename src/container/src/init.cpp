@@ -82,6 +82,9 @@ Status init_steps(const InitConfig& cfg) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   FOUNDRY_TRY(wait_for(sock, Msg::Go));
+  for (int fd = 0; fd < 3; ++fd)
+    if (cfg.stdio[fd] >= 0 && cfg.stdio[fd] != fd && ::dup2(cfg.stdio[fd], fd) < 0)
+      return fail_errno(ErrorKind::Operation, "cannot attach the container's fd {}", fd);
 
   bool new_userns = l.new_namespace(NamespaceType::User);
   if (new_userns && maps_root(l.uid_mappings) && maps_root(l.gid_mappings)) {

@@ -27,6 +27,7 @@ struct InitConfig {
   int fifo_fd = -1;                // exec fifo (O_RDWR); -1: exec without waiting
   bool no_pivot = false;
   int preserve_fds = 0;
+  int stdio[3] = {-1, -1, -1};     // dup2'ed onto 0, 1, 2 when >= 0
 };
 
 struct Spawned {

@@ -128,6 +128,25 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
                     .wrap(ctx)
                     .with_hint("pass --console-socket, or set process.terminal to false"));
 
+  // Sysctls go to the container's network/IPC namespace: a path naming the
+  // runtime's own would silently change the host.
+  for (auto type : {NamespaceType::Network, NamespaceType::Ipc}) {
+    const Namespace* ns = spec.linux_spec.find_namespace(type);
+    if (!ns || ns->path.empty()) continue;
+    bool has_sysctl = false;
+    for (const auto& [k, v] : spec.linux_spec.sysctl)
+      has_sysctl |= type == NamespaceType::Network ? k.rfind("net.", 0) == 0 : k.rfind("net.", 0) != 0;
+    struct stat a {}, b {};
+    std::string own = fmt::format("/proc/self/ns/{}", proc_ns_name(type));
+    if (has_sysctl && ::stat(ns->path.c_str(), &a) == 0 && ::stat(own.c_str(), &b) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev)
+      return fail(Error(ErrorKind::Validation,
+                        fmt::format("linux.sysctl: {} is the host's {} namespace; its sysctls would change the host",
+                                    ns->path, to_string(type)))
+                      .wrap(ctx)
+                      .with_hint("give the container its own namespace or drop the sysctls"));
+  }
+
   UndoList undo;
   spdlog::debug("{}: bundle {} parsed", ctx, bundle);
   FOUNDRY_TRY_CTX(store_.create_dir(opts.id), "{}", ctx);
@@ -149,6 +168,9 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
                               describe(sys.layout));
   undo.push("cgroup", [cg] { (void)cg.destroy(); });
   st.cgroup = cg;
+  // Recorded at once: if this process dies from here on, `delete` (or a
+  // restarted daemon) finds the cgroup to remove.
+  FOUNDRY_TRY_CTX(store_.save(st), "{}: save state", ctx);
   if (spec.linux_spec.resources)
     FOUNDRY_TRY_CTX(cg.apply(*spec.linux_spec.resources), "{}: cgroups ({})", ctx, describe(sys.layout));
 
@@ -168,6 +190,7 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
   cfg.fifo_fd = fifo_fd.get();
   cfg.no_pivot = opts.no_pivot;
   cfg.preserve_fds = opts.preserve_fds;
+  for (int i = 0; i < 3; ++i) cfg.stdio[i] = opts.stdio[i];
   Spawned child = FOUNDRY_TRY_CTX(spawn_init(cfg), "{}", ctx);
   fifo_fd.reset();
   pid_t pid = child.pid;

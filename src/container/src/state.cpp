@@ -223,7 +223,7 @@ Result<ContainerState> StateStore::load(const std::string& id) const {
   FOUNDRY_TRY(validate_container_id(id));
   if (!exists(id))
     return fail(Error(ErrorKind::Operation, fmt::format("container \"{}\" does not exist", id))
-                    .with_hint(fmt::format("no state in {}; list containers with `foundry-oci list`", dir(id))));
+                    .with_hint(fmt::format("no state in {}; check the id against the container list", dir(id))));
   auto text = read_file(dir(id) + "/state.json");
   if (!text) {
     // A directory without a record: a create that died before its first

@@ -33,6 +33,9 @@ struct CreateOptions {
   std::string console_socket;  // AF_UNIX socket that receives the pty master (terminal: true)
   int preserve_fds = 0;        // fds 3 .. 3+N-1 are passed to the container
   bool no_pivot = false;       // chroot instead of pivot_root (for ramfs roots)
+  // The container's stdin, stdout, stderr; -1 = the caller's own (what
+  // runc does). A daemon passes /dev/null and its log file.
+  int stdio[3] = {-1, -1, -1};
 };
 
 struct RunResult {

@@ -1,0 +1,247 @@
+#include "foundry/daemon/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+
+#include "foundry/common/file.h"
+#include "foundry/common/log.h"
+
+namespace foundry::daemon {
+
+using json = nlohmann::json;
+namespace fc = foundry::container;
+
+namespace {
+
+Result<std::string> string_param(const json& p, const char* key) {
+  if (!p.is_object() || !p.contains(key) || !p[key].is_string() || p[key].get<std::string>().empty())
+    return fail(Error(ErrorKind::Config, fmt::format("parameter \"{}\" is required (a non-empty string)", key)));
+  return p[key].get<std::string>();
+}
+
+}  // namespace
+
+Supervisor::Supervisor(SupervisorOptions opts) : opts_(std::move(opts)), rt_(opts_.state_root) {}
+
+std::string Supervisor::record_path(const std::string& id) const {
+  return rt_.store().dir(id) + "/daemon.json";
+}
+
+void Supervisor::record_exit(const std::string& id, json exit) {
+  exit["finishedAt"] = fc::now_rfc3339();
+  if (fc::write_state_file(record_path(id), exit.dump() + "\n"))
+    spdlog::info("container {} exited: {}", id, exit.dump());
+}
+
+std::vector<std::string> Supervisor::recover() {
+  std::vector<std::string> out;
+  for (const auto& id : rt_.list()) {
+    auto st = rt_.store().load(id);
+    if (!st) {
+      out.push_back(fmt::format("{}: unreadable state ({}); removing it", id, st.error().to_string()));
+      (void)rt_.store().remove(id);
+      continue;
+    }
+    if (st->recorded == fc::ContainerStatus::Creating) {
+      // The daemon died inside create: the init died with it (parent-death
+      // signal); the cgroup, state and log are what is left.
+      auto r = rt_.remove(id, true);
+      ::unlink(log_path(id).c_str());
+      out.push_back(r ? fmt::format("{}: removed a half-made container", id)
+                      : fmt::format("{}: could not remove a half-made container: {}", id, r.error().to_string()));
+      continue;
+    }
+    if (fc::process_alive(st->init)) {
+      UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, st->init.pid, 0)));
+      if (fd && fc::process_alive(st->init)) {
+        adopted_[id] = std::move(fd);
+        out.push_back(fmt::format("{}: adopted ({}, pid {})", id, fc::to_string(rt_.store().status(*st)), st->init.pid));
+        continue;
+      }
+    }
+    if (!std::filesystem::exists(record_path(id)))
+      record_exit(id, {{"exitCode", nullptr}, {"note", "exited while foundryd was not running"}});
+    out.push_back(fmt::format("{}: stopped", id));
+  }
+  return out;
+}
+
+std::vector<std::pair<int, std::string>> Supervisor::adopted_fds() const {
+  std::vector<std::pair<int, std::string>> v;
+  for (const auto& [id, fd] : adopted_) v.emplace_back(fd.get(), id);
+  return v;
+}
+
+void Supervisor::adopted_exited(const std::string& id) {
+  adopted_.erase(id);
+  // Not our child: the kernel gives its status to its real parent.
+  if (rt_.store().exists(id))
+    record_exit(id, {{"exitCode", nullptr}, {"note", "exit status unknown: the container predates this foundryd"}});
+}
+
+void Supervisor::reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;  // an orphan handed to us as subreaper
+    std::string id = it->second;
+    children_.erase(it);
+    if (!rt_.store().exists(id)) continue;  // deleted meanwhile
+    json exit = {{"exitCode", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)}};
+    if (WIFSIGNALED(status)) exit["signal"] = WTERMSIG(status);
+    record_exit(id, exit);
+  }
+}
+
+Result<json> Supervisor::handle(const std::string& method, const json& params, bool& method_not_found) {
+  method_not_found = false;
+  if (method == "create") return create(params);
+  if (method == "start") return start(params);
+  if (method == "state") return state(params);
+  if (method == "kill") return kill(params);
+  if (method == "delete") return remove(params);
+  if (method == "list") return list();
+  if (method == "logs") return logs(params);
+  if (method == "version") return json{{"version", "0.1.0"}, {"pid", ::getpid()}, {"ociVersion", fc::kOciVersion}};
+  if (method == "exec")
+    return fail(Error(ErrorKind::Operation, "exec is not implemented yet")
+                    .with_hint("run the command as the container's process, or use foundry-oci with nsenter"));
+  method_not_found = true;
+  return fail(Error(ErrorKind::Config, fmt::format("unknown method \"{}\"", method))
+                  .with_hint("methods: create, start, state, kill, delete, list, logs, exec, version"));
+}
+
+Result<json> Supervisor::describe(const std::string& id) const {
+  json s = FOUNDRY_TRY(rt_.state(id));
+  auto rec = read_file(record_path(id));
+  if (rec) {
+    try {
+      json r = json::parse(*rec);
+      s["exitCode"] = r.value("exitCode", json(nullptr));
+      if (r.contains("signal")) s["exitSignal"] = r["signal"];
+      s["finishedAt"] = r.value("finishedAt", "");
+      if (r.contains("note")) s["note"] = r["note"];
+    } catch (const json::exception&) {
+    }
+  }
+  s["log"] = log_path(id);
+  return s;
+}
+
+Result<json> Supervisor::create(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  std::string bundle = FOUNDRY_TRY(string_param(p, "bundle"));
+  if (bundle.front() != '/')
+    return fail(Error(ErrorKind::Config, fmt::format("bundle path \"{}\" must be absolute", bundle))
+                    .with_hint("the daemon does not share the client's working directory"));
+  FOUNDRY_TRY(fc::validate_container_id(id));
+  FOUNDRY_TRY_CTX(make_dirs(opts_.log_dir, 0750), "create the log directory");
+  // The log is created only when the id is free: a clash must not truncate
+  // a live container's log.
+  if (rt_.store().exists(id))
+    return fail(Error(ErrorKind::Validation, fmt::format("container \"{}\" already exists", id))
+                    .with_hint(fmt::format("delete it first (foundry container delete {}) or pick another id", id)));
+  std::string log = log_path(id);
+  UniqueFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640));
+  if (!out) return fail_errno(ErrorKind::Operation, "cannot create the log {}", log);
+  UniqueFd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  fc::CreateOptions o;
+  o.id = id;
+  o.bundle = bundle;
+  o.stdio[0] = in.get();
+  o.stdio[1] = out.get();
+  o.stdio[2] = out.get();
+  auto spec = fc::load_spec(bundle);
+  if (spec && spec->process && spec->process->terminal) {
+    ::unlink(log.c_str());
+    return fail(Error(ErrorKind::Validation, "process.terminal: containers of foundryd cannot have a terminal yet")
+                    .with_hint("set process.terminal to false; output goes to the container's log"));
+  }
+  auto st = rt_.create(o);
+  if (!st) {
+    ::unlink(log.c_str());
+    return fail(std::move(st).error());
+  }
+  children_[st->init.pid] = id;
+  spdlog::info("container {} created (pid {}, bundle {})", id, st->init.pid, bundle);
+  return describe(id);
+}
+
+Result<json> Supervisor::start(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  FOUNDRY_TRY(rt_.start(id));
+  spdlog::info("container {} started", id);
+  return describe(id);
+}
+
+Result<json> Supervisor::state(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  return describe(id);
+}
+
+Result<json> Supervisor::kill(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  std::string sig = "TERM";
+  if (p.contains("signal")) {
+    if (p["signal"].is_number_integer()) sig = std::to_string(p["signal"].get<int>());
+    else if (p["signal"].is_string()) sig = p["signal"].get<std::string>();
+  }
+  int n = FOUNDRY_TRY(fc::parse_signal(sig));
+  FOUNDRY_TRY(rt_.kill(id, n, p.value("all", false)));
+  return describe(id);
+}
+
+Result<json> Supervisor::remove(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  FOUNDRY_TRY(rt_.remove(id, p.value("force", false)));
+  ::unlink(log_path(id).c_str());
+  adopted_.erase(id);
+  reap();  // the killed init, if it was ours
+  spdlog::info("container {} deleted", id);
+  return json{{"id", id}, {"deleted", true}};
+}
+
+Result<json> Supervisor::list() {
+  json out = json::array();
+  for (const auto& id : rt_.list()) {
+    auto d = describe(id);
+    if (d) out.push_back(*d);
+  }
+  return out;
+}
+
+Result<json> Supervisor::logs(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  if (!rt_.store().exists(id))
+    return fail(Error(ErrorKind::Operation, fmt::format("container \"{}\" does not exist", id)));
+  auto text = read_file(log_path(id));
+  std::string data = text ? *text : "";
+  if (p.contains("tail") && p["tail"].is_number_unsigned()) {
+    std::deque<std::string> last;
+    size_t n = p["tail"].get<size_t>();
+    size_t start = 0;
+    while (start < data.size()) {
+      size_t nl = data.find('\n', start);
+      size_t end = nl == std::string::npos ? data.size() : nl + 1;
+      last.push_back(data.substr(start, end - start));
+      if (last.size() > n) last.pop_front();
+      start = end;
+    }
+    data.clear();
+    for (const auto& l : last) data += l;
+  }
+  return json{{"id", id}, {"data", data}};
+}
+
+}  // namespace foundry::daemon
