@@ -86,9 +86,15 @@ foundry_run() {
   "$CLI" net --agent "unix:$TMP/b.sock" vtep --uplink ub --address 198.51.100.2 >/dev/null
   "$CLI" net --agent "unix:$TMP/a.sock" attach pa --vni 100 --peer-netns "$P-ca" --peer-if eth0 >/dev/null
   "$CLI" net --agent "unix:$TMP/b.sock" attach pb --vni 100 --peer-netns "$P-cb" --peer-if eth0 >/dev/null
+  # Underlay next hops: the outer Ethernet header of encapsulated frames.
+  local mac_ua mac_ub
+  mac_ua=$(ip -n "$P-ha" -br link show ua | awk '{print $3}')
+  mac_ub=$(ip -n "$P-hb" -br link show ub | awk '{print $3}')
+  "$CLI" net --agent "unix:$TMP/a.sock" neighbor 198.51.100.2 --dev ua --mac "$mac_ub" >/dev/null
+  "$CLI" net --agent "unix:$TMP/b.sock" neighbor 198.51.100.1 --dev ub --mac "$mac_ua" >/dev/null
   "$CLI" net --agent "unix:$TMP/a.sock" fdb add 100 $MAC_B --vtep 198.51.100.2 >/dev/null
   "$CLI" net --agent "unix:$TMP/b.sock" fdb add 100 $MAC_A --vtep 198.51.100.1 >/dev/null
-  measure foundry
+  measure foundry || { teardown; return 1; }
   "$CLI" net --agent "unix:$TMP/a.sock" stats >"$TMP/stats-a.txt" 2>&1 || true
   teardown
 }
@@ -104,13 +110,16 @@ kernel_run() {
     ip -n "$P-h$h" link set $port master br0
     ip -n "$P-h$h" link set br0 up
   done
-  measure kernel
+  measure kernel || { teardown; return 1; }
   teardown
 }
 
 echo "TCP, iperf3 -t $SECS, cA -> cB across two hosts, VNI 100, MTU 1450"
-F=$(foundry_run)
+# Each run tears its namespaces and agents down itself (the EXIT trap of this
+# shell does not reach into the $(...) subshells); the trap is the backstop.
+F=$(foundry_run) || F=
 echo "foundry (XDP VTEP):            $F Mbit/s"
-K=$(kernel_run)
+K=$(kernel_run) || K=
 echo "kernel (bridge + vxlan):       $K Mbit/s"
+[ -n "$F" ] && [ -n "$K" ] || { echo "a run failed; see above" >&2; exit 1; }
 python3 -c "import sys; print('ratio foundry/kernel:          %.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$F" "$K"
