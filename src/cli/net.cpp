@@ -157,6 +157,31 @@ void register_net(CLI::App& app, Globals& g) {
     });
   }
 
+  // foundry net neighbor IP --dev IF --mac MAC [--src-mac MAC]: the underlay
+  // next hop of a remote VTEP (outer Ethernet header of encapsulated frames).
+  {
+    auto* cmd = net->add_subcommand("neighbor", "Set the underlay next hop (MAC) of a remote VTEP");
+    auto address = std::make_shared<std::string>();
+    auto dev = std::make_shared<std::string>();
+    auto mac = std::make_shared<std::string>();
+    auto src_mac = std::make_shared<std::string>();
+    cmd->add_option("address", *address, "Remote VTEP (or next hop) IPv4 address")->required();
+    cmd->add_option("--dev", *dev, "Egress interface, usually the uplink")->required();
+    cmd->add_option("--mac", *mac, "Next hop's MAC address")->required();
+    cmd->add_option("--src-mac", *src_mac, "Source MAC (default: the interface's own)");
+    set_action(cmd, [=]() -> Status {
+      pb::AddNeighborRequest req;
+      req.set_address(*address);
+      req.set_interface(*dev);
+      req.set_mac(*mac);
+      req.set_src_mac(*src_mac);
+      AgentClient c = AgentClient::connect(agent_address(*opts));
+      FOUNDRY_TRY(c.call(&pb::Agent::Stub::AddNeighbor, req, fmt::format("add neighbour {}", *address)));
+      std::printf("✓ %s is behind %s via %s\n", address->c_str(), mac->c_str(), dev->c_str());
+      return ok();
+    });
+  }
+
   // foundry net fdb add|del|list
   {
     auto* fdb = net->add_subcommand("fdb", "Forwarding database: {VNI, MAC} -> local interface or remote VTEP");
