@@ -34,6 +34,15 @@ test-integration: build
 test-e2e: build
 	cd $(BUILD) && ctest -L e2e --output-on-failure
 
+bench:
+	cmake -S . -B $(BUILD)-bench -DCMAKE_BUILD_TYPE=Release -DFOUNDRY_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD)-bench -j $(JOBS)
+	$(BUILD)-bench/bench/foundry_bench_vm_plan
+	FOUNDRY_BENCH_RUNS=$${FOUNDRY_BENCH_RUNS:-100} $(BUILD)-bench/bench/foundry_bench_cloudinit
+
+fuzz: build
+	scripts/fuzz vm_loader
+
 format:
 	git ls-files '*.cpp' '*.h' '*.c' | xargs clang-format -i
 

@@ -13,3 +13,10 @@ if(NOT FOUNDRY_VMLINUX_H AND NOT EXISTS ${FOUNDRY_VMLINUX_BTF})
                       "Build on a kernel with CONFIG_DEBUG_INFO_BTF=y, or pass -DFOUNDRY_VMLINUX_BTF=<file> "
                       "or -DFOUNDRY_VMLINUX_H=<vmlinux.h>.")
 endif()
+
+# Agent (src/agent): gRPC C++ and protobuf from Debian, code generated at
+# build time from proto/agent.proto.
+pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++)
+pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
+find_program(FOUNDRY_PROTOC protoc REQUIRED)
+find_program(FOUNDRY_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -28,6 +28,7 @@ struct CreateArgs {
   std::string image_pool;
   bool no_start = false;
   bool skip_bridge_check = false;
+  std::string default_route = "cidr";
 };
 
 struct DestroyArgs {
@@ -95,6 +96,10 @@ Result<Prepared> prepare(const CreateArgs& a, const Globals& g) {
     auto epoch = FOUNDRY_TRY(cloudinit::source_date_epoch_from_env());
     cloudinit::GenerateOptions o;
     o.source_date_epoch = epoch;
+    // cloud-init before 25.3 (Debian 12 has 22.4) cannot render the seed's
+    // `to: default` for ENI/networkd/sysconfig; 0.0.0.0/0 works everywhere.
+    o.default_route_style =
+        a.default_route == "keyword" ? cloudinit::DefaultRouteStyle::Keyword : cloudinit::DefaultRouteStyle::ZeroCidr;
     p.docs = FOUNDRY_TRY_CTX(cloudinit::generate(p.vm, o), "generate cloud-init for VM '{}'", p.vm.name);
     auto bytes = FOUNDRY_TRY_CTX(cloudinit::build_cloud_init_iso(p.docs, epoch.value_or(0)),
                                  "build cloud-init ISO for VM '{}'", p.vm.name);
@@ -270,6 +275,11 @@ Examples:
   c->add_option("--image-pool", a.image_pool, "Pool holding base images (default foundry-images)");
   c->add_flag("--no-start", a.no_start, "Define the VM but do not start it");
   c->add_flag("--skip-bridge-check", a.skip_bridge_check, "Do not check that bridges exist (remote hypervisors)");
+  c->add_option("--default-route", a.default_route,
+                "How network-config writes a default route: cidr (to: 0.0.0.0/0, every cloud-init) or keyword "
+                "(to: default, as seed 001; needs netplan or cloud-init >= 25.3)")
+      ->check(CLI::IsMember({"cidr", "keyword"}))
+      ->capture_default_str();
   set_action(c, [&g] { return vm_create(a, g); });
 }
 

@@ -176,7 +176,8 @@ class VmLoader {
       d.image_kind = ImageKind::Path;
     } else {
       if (auto bad = check_image_name(s)) {
-        r_.error(v.pos, v.path, bad->message, "write an image pool volume name (see `foundry image list`) or an absolute path");
+        r_.error(v.pos, v.path, bad->message,
+                 "write an image pool volume name (see `foundry image list`) or an absolute path");
         return;
       }
       d.image_kind = ImageKind::PoolVolume;

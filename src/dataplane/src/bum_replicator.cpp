@@ -35,6 +35,10 @@ Result<std::unique_ptr<BumReplicator>> BumReplicator::create(Forwarder& fw) {
 
   r->sock_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!r->sock_) return fail_errno(ErrorKind::Operation, "start BUM replication: create UDP socket");
+  // The VTEP may be configured before its address is: bind anyway, the
+  // copies flow once the address exists.
+  int one = 1;
+  (void)::setsockopt(r->sock_.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
   sockaddr_in local{};
   local.sin_family = AF_INET;
   std::memcpy(&local.sin_addr, vtep->ip.octets.data(), 4);

@@ -169,6 +169,51 @@ Result<int> Forwarder::flood_group_fd(Vni vni, bool create) const {
   return owned.release();
 }
 
+Result<size_t> Forwarder::fdb_put_all(const std::vector<std::pair<FdbKey, FdbEntry>>& entries) {
+  // What each key held before, to put back on failure.
+  std::vector<std::optional<FdbEntry>> previous;
+  previous.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [key, entry] = entries[i];
+    auto old = fdb_.get(key);
+    Status st = old ? fdb_.put(key, entry) : Status(tl::unexpected(old.error()));
+    if (!st) {
+      for (size_t j = i; j-- > 0;) {
+        if (previous[j])
+          (void)fdb_.put(entries[j].first, *previous[j]);
+        else
+          (void)fdb_.erase(entries[j].first);
+      }
+      return fail(std::move(st.error())
+                      .wrap(fmt::format("write {} FDB entries (entry {} failed; none written)", entries.size(), i + 1)));
+    }
+    previous.push_back(*old);
+  }
+  return entries.size();
+}
+
+Result<size_t> Forwarder::fdb_erase_all(const std::vector<FdbKey>& keys) {
+  std::vector<FdbEntry> removed;
+  removed.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto old = FOUNDRY_TRY(fdb_.get(keys[i]));
+    if (!old)
+      return fail(Error(ErrorKind::Validation,
+                        fmt::format("delete {} FDB entries: entry {} ({}) does not exist; none deleted", keys.size(),
+                                    i + 1, MapCodec<FdbKey>::describe(keys[i])))
+                      .with_errno(ENOENT));
+    removed.push_back(*old);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto gone = fdb_.erase(keys[i]);
+    if (!gone) {
+      for (size_t j = 0; j < i; ++j) (void)fdb_.put(keys[j], removed[j]);
+      return fail(std::move(gone.error()).wrap(fmt::format("delete {} FDB entries; none deleted", keys.size())));
+    }
+  }
+  return keys.size();
+}
+
 Status Forwarder::add_port(uint32_t ifindex, const PortConfig& cfg) {
   if (cfg.uplink)
     return fail(ErrorKind::Validation, "add_port: ifindex {} is the uplink; configure it with set_vtep", ifindex);

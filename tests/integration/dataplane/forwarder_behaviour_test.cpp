@@ -271,6 +271,44 @@ TEST_F(ForwarderBehaviour, FullFdbIsReportedWithAHint) {
   EXPECT_NE(full.error().hint().find("full"), std::string::npos) << full.error().to_string();
 }
 
+TEST_F(ForwarderBehaviour, FdbBatchesAreAllOrNothing) {
+  fw_.reset();
+  ForwarderOptions o;
+  o.fdb_max_entries = 8;
+  auto fw = Forwarder::load(o);
+  ASSERT_TRUE(fw.has_value()) << fw.error().to_string();
+  Forwarder& f = **fw;
+  FOUNDRY_ASSERT_OK(f.fdb().put(FdbKey{1, kMacA}, FdbEntry::local(ports_.p1)));
+  // 8 entries, one of them overwriting kMacA: 8 keys would fit, 9 not.
+  std::vector<std::pair<FdbKey, FdbEntry>> batch;
+  batch.emplace_back(FdbKey{1, kMacA}, FdbEntry::remote(kVtepB));
+  for (uint8_t i = 0; i < 8; ++i) {
+    MacAddr m = mac("02:00:00:00:07:00");
+    m.bytes[5] = i;
+    batch.emplace_back(FdbKey{1, m}, FdbEntry::local(ports_.p2));
+  }
+  auto r = f.fdb_put_all(batch);
+  ASSERT_FALSE(r.has_value()) << "9 distinct keys cannot fit in 8 slots";
+  EXPECT_NE(r.error().to_string().find("none written"), std::string::npos) << r.error().to_string();
+  auto all = f.fdb().entries();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 1u) << "the batch left entries behind";
+  EXPECT_EQ(all->front().second, FdbEntry::local(ports_.p1)) << "the overwritten entry was not restored";
+
+  batch.pop_back();
+  auto ok_r = f.fdb_put_all(batch);
+  ASSERT_TRUE(ok_r.has_value()) << ok_r.error().to_string();
+  EXPECT_EQ(*ok_r, 8u);
+
+  std::vector<FdbKey> del{FdbKey{1, kMacA}, FdbKey{1, kMacX}};
+  auto d = f.fdb_erase_all(del);
+  ASSERT_FALSE(d.has_value());
+  EXPECT_EQ(d.error().sys_errno(), ENOENT);
+  EXPECT_TRUE(f.fdb().get(FdbKey{1, kMacA})->has_value()) << "nothing may be deleted when one key is missing";
+  del.pop_back();
+  EXPECT_EQ(*f.fdb_erase_all(del), 1u);
+}
+
 TEST_F(ForwarderBehaviour, CountersCountBytesAndReset) {
   Bytes f = icmp_frame(kMacB, kMacA, kIpA, kIpB);
   Counters c0 = counters();

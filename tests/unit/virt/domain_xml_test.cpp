@@ -153,3 +153,26 @@ TEST(DomainXml, PassesVirtXmlValidate) {
   }
   fs::remove_all(dir);
 }
+
+// Issue 2: the domain XML of every example VM file passes libvirt's schema.
+TEST(DomainXml, EveryExampleValidates) {
+  if (find_program("virt-xml-validate").empty()) GTEST_SKIP() << "virt-xml-validate not installed (libvirt-clients)";
+  auto dir = fs::temp_directory_path() / ("foundry-xml-ex-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(FOUNDRY_SOURCE_DIR) / "examples")) {
+    if (e.path().extension() != ".yaml" || e.path().filename() == "config.yaml") continue;
+    auto vm = config::load_vm_file(e.path().string());
+    ASSERT_TRUE(vm) << e.path() << ": " << vm.error().to_string();
+    auto xml = domain_xml(*vm, uefi());
+    EXPECT_EQ(xml, domain_xml(*vm, uefi())) << "same file, same bytes";
+    auto out = (dir / (e.path().stem().string() + ".xml")).string();
+    ASSERT_TRUE(write_file_atomic(out, xml));
+    auto r = run({"virt-xml-validate", out, "domain"});
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->ok()) << e.path() << "\n" << r->out << r->err;
+    ++n;
+  }
+  EXPECT_GE(n, 3) << "simple-vm, multi-disk-vm, custom-pool-vm";
+  fs::remove_all(dir);
+}

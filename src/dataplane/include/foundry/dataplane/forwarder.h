@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "foundry/common/error.h"
@@ -56,6 +57,13 @@ class Forwarder {
   FloodRemoteMap& flood_remotes() { return flood_remotes_; }
   int bum_events_fd() const;
   int learn_events_fd() const;
+
+  // Writes every entry or none: when one fails (a full map, say), the ones
+  // already written are put back as they were. Returns how many were written.
+  Result<size_t> fdb_put_all(const std::vector<std::pair<FdbKey, FdbEntry>>& entries);
+  // Deletes every key or none: a key that is absent fails the whole batch
+  // (ErrorKind::Validation, errno ENOENT) before anything is deleted.
+  Result<size_t> fdb_erase_all(const std::vector<FdbKey>& keys);
 
   // An access port in cfg.vni: tx_ports, the VNI's flood group and ports,
   // written in that order so the program never sees a half-made port. A port

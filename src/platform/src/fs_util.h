@@ -1,0 +1,69 @@
+// File-system helpers private to the platform library: writing into a tree
+// that is not ours to trust (a rootfs whose symlinks point at the build
+// machine's own files), removing trees without crossing into mounts, and a
+// temporary directory that removes itself.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "foundry/common/error.h"
+
+namespace foundry::platform::detail {
+
+// Replaces root/rel with a regular file holding data. Whatever was at root/rel
+// (a file, or a symlink pointing anywhere, even outside root) is unlinked
+// first and the new file is created with O_EXCL|O_NOFOLLOW, so a link in the
+// tree can never redirect the write onto the build machine. The parent must
+// resolve to a directory inside root. mtime: when set, the file's timestamps.
+Status write_in_root(const std::string& root, const std::string& rel, std::string_view data, mode_t mode,
+                     std::optional<int64_t> mtime = std::nullopt);
+
+// Replaces root/rel with a symlink to target (dangling is fine).
+Status symlink_in_root(const std::string& root, const std::string& rel, const std::string& target);
+
+// Removes root/rel if it exists, without following a symlink there.
+Status remove_in_root(const std::string& root, const std::string& rel);
+
+// Mount points at or below path, from /proc/self/mountinfo.
+std::vector<std::string> mounts_under(const std::string& path);
+
+// rm -rf that refuses to start when anything is mounted below path and never
+// descends into a directory on another device (rm --one-file-system).
+Status remove_tree(const std::string& path);
+
+// Total bytes allocated by the regular files below path (no mount crossing).
+uint64_t tree_allocated_bytes(const std::string& path);
+
+// A directory from mkdtemp, removed with remove_tree on destruction unless
+// keep() was called.
+class TempDir {
+ public:
+  static Result<TempDir> create(const std::string& parent, const std::string& prefix);
+  TempDir() = default;
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)), keep_(o.keep_) { o.path_.clear(); }
+  TempDir& operator=(TempDir&& o) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  void keep() { keep_ = true; }
+
+ private:
+  explicit TempDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+  bool keep_ = false;
+};
+
+// Sets atime and mtime of path (not following a final symlink).
+Status set_times(const std::string& path, int64_t epoch);
+
+// Last `max_lines` lines of a text file ("" when unreadable).
+std::string tail_file(const std::string& path, size_t max_lines);
+
+}  // namespace foundry::platform::detail
