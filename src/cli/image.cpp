@@ -17,6 +17,8 @@ extern "C" void on_interrupt(int) { g_interrupted.store(true); }
 
 // While an import or pull runs, Ctrl-C / SIGTERM stop it at the next chunk
 // instead of killing the process, so the half-written volume is removed.
+// SIGPIPE is ignored meanwhile: a libvirtd that dies mid-upload must give a
+// write error (and cleanup), not kill foundry.
 class InterruptGuard {
  public:
   InterruptGuard() {
@@ -25,10 +27,15 @@ class InterruptGuard {
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGINT, &sa, &old_int_);
     ::sigaction(SIGTERM, &sa, &old_term_);
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    ::sigaction(SIGPIPE, &ign, &old_pipe_);
   }
   ~InterruptGuard() {
     ::sigaction(SIGINT, &old_int_, nullptr);
     ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGPIPE, &old_pipe_, nullptr);
   }
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
@@ -36,6 +43,7 @@ class InterruptGuard {
  private:
   struct sigaction old_int_ {};
   struct sigaction old_term_ {};
+  struct sigaction old_pipe_ {};
 };
 
 std::string users_summary(const virt::ImageInfo& i) {

@@ -7,11 +7,15 @@
 // temporary base path, and removes its pools, volumes and directories also
 // when it fails.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -239,6 +243,62 @@ TEST_F(RealLibvirtd, CustomDirPoolOnDiskAddAndForcedDelete) {
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_FALSE(fs::exists(path));
   EXPECT_FALSE(*conn_->find_pool(prefix_ + "ssd"));
+}
+
+TEST_F(RealLibvirtd, CtrlCDuringAnImportLeavesNoVolume) {
+  // 512 MiB of incompressible data with a boot signature: long enough to be
+  // mid-upload 300 ms after the start.
+  auto path = (dir_.path / "big.raw").string();
+  {
+    std::ofstream f(path, std::ios::binary);
+    std::vector<uint64_t> block(1 << 17);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 512; ++i) {
+      for (auto& w : block) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        w = x;
+      }
+      if (i == 0) {
+        auto* bytes = reinterpret_cast<unsigned char*>(block.data());
+        bytes[510] = 0x55, bytes[511] = 0xAA;
+      }
+      f.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 8));
+    }
+  }
+  ASSERT_TRUE(sm_->ensure_image_pool());  // the pool exists before the clock starts
+  // Everything the child needs is built before fork: this process has
+  // threads (libvirt's), so the child may only call async-signal-safe code.
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
+  env_s.push_back("FOUNDRY_IMAGE_POOL=" + cfg_.image_pool);
+  env_s.push_back("FOUNDRY_STORAGE_PATH=" + cfg_.base_path);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> arg_s = {kBinary, "--connect", kUri, "image", "import", path};
+  std::vector<char*> argv;
+  for (auto& a : arg_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(devnull);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "foundry died from the signal instead of cleaning up";
+  ASSERT_NE(WEXITSTATUS(status), 0) << "the upload finished before SIGINT arrived; make the file larger";
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+  auto v = sm_->find_volume(cfg_.image_pool, "big.raw");
+  ASSERT_TRUE(v);
+  EXPECT_FALSE(*v) << "the interrupted upload left its volume";
+  EXPECT_FALSE(fs::exists(cfg_.image_pool_path() + "/big.raw"));
 }
 
 TEST_F(RealLibvirtd, AnUnusableBasePathFailsWithAHintAndLeavesNoPool) {

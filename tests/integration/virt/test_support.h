@@ -12,9 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
+#include "foundry/common/subprocess.h"
 #include "foundry/common/unique_fd.h"
 
 namespace foundry::testing {
@@ -46,18 +48,26 @@ class HttpServer {
 
  public:
   explicit HttpServer(const std::string& dir) {
+    // Built before fork: the test process has threads (libvirt's), so the
+    // child may only call async-signal-safe functions.
+    std::string py = find_program("python3");
+    if (py.empty()) return;
+    std::vector<std::string> arg_s = {py, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir};
+    std::vector<char*> argv;
+    for (auto& a : arg_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], 1);
-      int devnull = ::open("/dev/null", O_WRONLY);
       ::dup2(devnull, 2);
       ::setpgid(0, 0);
-      ::execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
-               dir.c_str(), static_cast<char*>(nullptr));
+      ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    ::close(devnull);
     ::close(fds[1]);
     UniqueFd r(fds[0]);
     // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
