@@ -39,4 +39,9 @@ struct CommandGroup {
 };
 void register_all_groups(CLI::App& app, Globals& g);
 
+// Seed 002's `foundry create --bundle-path P --container-id ID`: the
+// top-level `create` (registered by the VM group) hands over here when it
+// sees the container flags. Implemented in container.cpp.
+Status container_create(const std::string& bundle, const std::string& id, const Globals& g);
+
 }  // namespace foundry::cli

@@ -188,4 +188,10 @@ const CommandGroup reg(50, register_container);
 
 }  // namespace
 
+Status container_create(const std::string& bundle, const std::string& id, const Globals& g) {
+  args().bundle = bundle;
+  args().id = id;
+  return do_create(g);
+}
+
 }  // namespace foundry::cli

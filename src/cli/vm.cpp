@@ -29,6 +29,8 @@ struct CreateArgs {
   bool no_start = false;
   bool skip_bridge_check = false;
   std::string default_route = "cidr";
+  std::string bundle_path;   // seed 002 spelling: a container, not a VM
+  std::string container_id;
 };
 
 struct DestroyArgs {
@@ -268,7 +270,8 @@ Examples:
   foundry vm create examples/simple-vm.yaml
   foundry vm create web.yaml --pool foundry-ssd
   foundry vm create web.yaml --dry-run --output-dir /tmp/web)");
-  c->add_option("FILE", a.file, "VM file")->required();
+  auto* file = c->add_option("FILE", a.file, "VM file");
+  if (!hidden) file->required();
   c->add_flag("--dry-run", a.dry_run, "Generate everything, touch no hypervisor");
   c->add_option("--output-dir", a.output_dir, "Where --dry-run writes (default: NAME-dry-run)");
   c->add_option("--pool", a.pool, "VM storage pool (beats storage_pool in the file)");
@@ -280,7 +283,21 @@ Examples:
                 "(to: default, as seed 001; needs netplan or cloud-init >= 25.3)")
       ->check(CLI::IsMember({"cidr", "keyword"}))
       ->capture_default_str();
-  set_action(c, [&g] { return vm_create(a, g); });
+  if (hidden) {
+    // `foundry create --bundle-path P --container-id ID` (seed 002) creates a
+    // container through foundryd; `foundry create FILE` (seed 001) a VM.
+    auto* b = c->add_option("--bundle-path", a.bundle_path, "OCI bundle (container create, seed 002)");
+    auto* i = c->add_option("--container-id", a.container_id, "Container id (container create, seed 002)");
+    b->needs(i);
+    i->needs(b);
+  }
+  set_action(c, [&g]() -> Status {
+    if (!a.bundle_path.empty()) return container_create(a.bundle_path, a.container_id, g);
+    if (a.file.empty())
+      return fail(Error(ErrorKind::Config, "create: give a VM file, or --bundle-path and --container-id")
+                      .with_hint("foundry create vm.yaml | foundry create --bundle-path DIR --container-id ID"));
+    return vm_create(a, g);
+  });
 }
 
 void add_destroy(CLI::App* parent, const char* name, Globals& g, bool hidden) {
