@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,7 +32,7 @@ const std::string kBinary = std::string(FOUNDRY_BINARY_DIR) + "/src/cli/foundry"
 const std::string kHostIp = "203.0.113.1";
 const std::string kGuestIp = "203.0.113.10";
 const std::string kTap = "vmcb00710a";  // derive_tap_name(203.0.113.10)
-const uint64_t kDataDiskBytes = 1000000000ull;  // size_gb: 1 (decimal GB)
+const uint64_t kDataDiskBytes = 1ull << 30;  // size_gb: 1 (the disk is 1 GiB)
 
 RunResult sh(const std::vector<std::string>& argv, int timeout_s = 60) {
   RunOptions o;
@@ -90,12 +91,26 @@ class BridgeGuard {
 
 // Removes a libvirt pool with all its volumes (virsh, so cleanup does not
 // depend on the code under test).
+// Volume names in a pool (`virsh vol-list` here has no --name: the first
+// column after the two header lines).
+std::vector<std::string> volume_names(const std::string& pool, bool* ok = nullptr) {
+  auto r = sh({"virsh", "-c", kUri, "vol-list", pool});
+  if (ok) *ok = r.ok();
+  std::vector<std::string> names;
+  std::istringstream in(r.out);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (n++ < 2) continue;
+    std::istringstream w(line);
+    std::string name;
+    if (w >> name) names.push_back(name);
+  }
+  return names;
+}
+
 void remove_pool(const std::string& pool) {
   if (!sh({"virsh", "-c", kUri, "pool-info", pool}).ok()) return;
-  auto vols = sh({"virsh", "-c", kUri, "vol-list", pool, "--name"});
-  std::istringstream in(vols.out);
-  for (std::string v; std::getline(in, v);)
-    if (!v.empty()) (void)sh({"virsh", "-c", kUri, "vol-delete", v, "--pool", pool});
+  for (const auto& v : volume_names(pool)) (void)sh({"virsh", "-c", kUri, "vol-delete", v, "--pool", pool});
   (void)sh({"virsh", "-c", kUri, "pool-destroy", pool});
   (void)sh({"virsh", "-c", kUri, "pool-delete", pool});
   (void)sh({"virsh", "-c", kUri, "pool-undefine", pool});
@@ -181,7 +196,7 @@ TEST_F(VmLifecycle, CreateSshAndDestroyADebianVm) {
   ASSERT_EQ(why, "");
 
   t = Clock::now();
-  auto imp = foundry({"image", "import", base->path, "--name", "debian-e2e"});
+  auto imp = foundry({"image", "import", base->path, "--name", "debian-e2e.qcow2"});
   ASSERT_EQ(imp.exit_code, 0) << imp.out << imp.err;
   phase("image import", t);
 
@@ -279,8 +294,9 @@ TEST_F(VmLifecycle, CreateSshAndDestroyADebianVm) {
 
   auto st = sh({"virsh", "-c", kUri, "domstate", name_});
   EXPECT_FALSE(st.ok()) << "domain still there: " << st.out;
-  auto vols = sh({"virsh", "-c", kUri, "vol-list", vm_pool_, "--name"});
-  EXPECT_EQ(vols.out.find(name_ + "_"), std::string::npos) << vols.out;
+  bool listed_ok = false;
+  for (const auto& v : volume_names(vm_pool_, &listed_ok)) EXPECT_FALSE(v.starts_with(name_ + "_")) << "left: " << v;
+  EXPECT_TRUE(listed_ok) << "virsh vol-list " << vm_pool_ << " failed";
   auto links = sh({"ip", "-o", "link"});
   EXPECT_EQ(links.out.find(kTap), std::string::npos) << links.out;
   phase("total", t_all);
