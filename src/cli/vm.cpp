@@ -79,6 +79,19 @@ Result<config::FoundryConfig> site_config(const Globals& g, const std::string& p
   return config::resolve_config(flags, config::ConfigEnvironment::from_process());
 }
 
+// The hypervisor, with the default pools named as the site configures them
+// ($FOUNDRY_VM_POOL / $FOUNDRY_IMAGE_POOL / config file), so those pools are
+// created on first use wherever they are named. A --pool flag is not a
+// default: that pool must already exist.
+Result<std::unique_ptr<virt::LibvirtHypervisor>> open_hypervisor(const Globals& g) {
+  auto defaults = FOUNDRY_TRY(site_config(g, "", ""));
+  virt::StorageConfig c;
+  c.vm_pool = defaults.vm_pool;
+  c.image_pool = defaults.image_pool;
+  c.base_path = defaults.storage_path;
+  return virt::open_libvirt_hypervisor(defaults.uri, std::move(c));
+}
+
 // Loads the file and derives everything create needs, without a hypervisor.
 struct Prepared {
   config::VmConfig vm;
@@ -163,7 +176,7 @@ Status vm_create(const CreateArgs& a, const Globals& g) {
   auto p = FOUNDRY_TRY(prepare(a, g));
   std::printf("Creating VM '%s'...\n", p.vm.name.c_str());
   std::fflush(stdout);
-  auto hv = FOUNDRY_TRY(virt::open_libvirt_hypervisor(p.site.uri, p.site.storage_path));
+  auto hv = FOUNDRY_TRY(open_hypervisor(g));
   std::string base_path, base_format;
   if (!p.vm.boot_disk.empty) {
     auto base = FOUNDRY_TRY(virt::resolve_base_image(*hv, p.vm, p.site.image_pool));
@@ -184,7 +197,7 @@ Status vm_create(const CreateArgs& a, const Globals& g) {
 
 Status vm_destroy(const DestroyArgs& a, const Globals& g) {
   auto site = FOUNDRY_TRY(site_config(g, a.pool, ""));
-  auto hv = FOUNDRY_TRY(virt::open_libvirt_hypervisor(site.uri, site.storage_path));
+  auto hv = FOUNDRY_TRY(open_hypervisor(g));
   std::printf("Destroying VM '%s'...\n", a.name.c_str());
   std::fflush(stdout);
   virt::DestroyOptions o;
@@ -210,8 +223,7 @@ nlohmann::json vm_json(const virt::VmSummary& v) {
 }
 
 Status vm_list(const ListArgs& a, const Globals& g) {
-  auto site = FOUNDRY_TRY(site_config(g, "", ""));
-  auto hv = FOUNDRY_TRY(virt::open_libvirt_hypervisor(site.uri, site.storage_path));
+  auto hv = FOUNDRY_TRY(open_hypervisor(g));
   auto vms = FOUNDRY_TRY(virt::list_vms(*hv, a.all));
   if (g.output == OutputFormat::Json) {
     auto arr = nlohmann::json::array();
@@ -228,8 +240,7 @@ Status vm_list(const ListArgs& a, const Globals& g) {
 }
 
 Status vm_info(const std::string& name, const Globals& g) {
-  auto site = FOUNDRY_TRY(site_config(g, "", ""));
-  auto hv = FOUNDRY_TRY(virt::open_libvirt_hypervisor(site.uri, site.storage_path));
+  auto hv = FOUNDRY_TRY(open_hypervisor(g));
   if (!FOUNDRY_TRY(hv->domain_exists(name)))
     return fail(Error(ErrorKind::Operation, fmt::format("VM '{}' not found", name)).with_hint("see foundry vm list --all"));
   auto info = FOUNDRY_TRY(hv->domain_info(name));

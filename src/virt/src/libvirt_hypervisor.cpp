@@ -134,4 +134,9 @@ Result<std::unique_ptr<LibvirtHypervisor>> open_libvirt_hypervisor(const std::st
   return std::make_unique<LibvirtHypervisor>(std::move(conn), std::move(cfg));
 }
 
+Result<std::unique_ptr<LibvirtHypervisor>> open_libvirt_hypervisor(const std::string& uri, StorageConfig cfg) {
+  auto conn = FOUNDRY_TRY(Connection::open(uri));
+  return std::make_unique<LibvirtHypervisor>(std::move(conn), std::move(cfg));
+}
+
 }  // namespace foundry::virt

@@ -8,6 +8,7 @@
 #include <pugixml.hpp>
 
 #include "foundry/common/scope_exit.h"
+#include "foundry/virt/image.h"
 
 namespace foundry::virt {
 
@@ -87,14 +88,22 @@ Result<VolumeDetails> resolve_base_image(Hypervisor& hv, const config::VmConfig&
   const auto& image = vm.boot_disk.image;
   if (image.find('/') == std::string::npos) {
     std::optional<VolumeDetails> v;
+    // Same rule as ImageStore::resolve: `foundry image import` requires a
+    // .qcow2/.raw name, so `image: debian` means debian, debian.qcow2 or
+    // debian.raw; a name with an extension means exactly that volume.
     if (FOUNDRY_TRY_CTX(hv.pool_exists(image_pool), "look up base image '{}'", image))
-      v = FOUNDRY_TRY_CTX(hv.find_volume(image_pool, image), "look up base image '{}'", image);
-    if (!v)
+      for (const auto& cand : {image, image + ".qcow2", image + ".raw"}) {
+        v = FOUNDRY_TRY_CTX(hv.find_volume(image_pool, cand), "look up base image '{}'", cand);
+        if (v || format_from_extension(image)) break;
+      }
+    if (!v) {
+      const std::string named = format_from_extension(image) ? image : image + ".qcow2";
       return fail(Error(ErrorKind::Storage,
                         fmt::format("base image '{}' not found in pool {}", image, image_pool))
                       .with_errno(ENOENT)
                       .with_hint(fmt::format("import it: foundry image import FILE --name {}  (see foundry image list)",
-                                             image)));
+                                             named)));
+    }
     return *v;
   }
   auto v = FOUNDRY_TRY_CTX(hv.find_volume_by_path(image), "look up base image {}", image);

@@ -152,6 +152,24 @@ TEST(ResolveBaseImage, MissingImageSaysHowToImport) {
   EXPECT_EQ(empty.pools.count("foundry-images"), 0u) << "looking must not create the image pool";
 }
 
+TEST(ResolveBaseImage, NameWithoutExtensionFindsTheImportedVolume) {
+  // `foundry image import` names volumes NAME.qcow2 / NAME.raw; a VM file
+  // says `image: NAME`, as examples/custom-pool-vm.yaml does.
+  FakeHypervisor hv;
+  hv.pools["foundry-images"]["debian-e2e.qcow2"] = vol("debian-e2e.qcow2", "/img/debian-e2e.qcow2", "qcow2");
+  auto vm = web_vm();
+  vm.boot_disk.image = "debian-e2e";
+  auto r = resolve_base_image(hv, vm, "foundry-images");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->path, "/img/debian-e2e.qcow2");
+  vm.boot_disk.image = "debian-e2e.qcow2";
+  EXPECT_TRUE(resolve_base_image(hv, vm, "foundry-images"));
+  vm.boot_disk.image = "debian-e2e.raw";  // an explicit extension means exactly that volume
+  auto r2 = resolve_base_image(hv, vm, "foundry-images");
+  ASSERT_FALSE(r2);
+  EXPECT_NE(r2.error().hint().find("--name debian-e2e.raw"), std::string::npos) << r2.error().hint();
+}
+
 TEST(DestroyVm, StopsUndefinesAndRemovesStorage) {
   World w;
   ASSERT_TRUE(create_vm(w.hv, w.plan(), {}));

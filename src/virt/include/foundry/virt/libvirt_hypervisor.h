@@ -50,6 +50,9 @@ class LibvirtHypervisor final : public Hypervisor {
 
 // Opens `uri` and wraps it. storage_path is where the default pools live.
 Result<std::unique_ptr<LibvirtHypervisor>> open_libvirt_hypervisor(const std::string& uri, const std::string& storage_path);
+// Same, with the default pools' names and base path: a VM pool or image pool
+// named here is created on first use like foundry-vms / foundry-images.
+Result<std::unique_ptr<LibvirtHypervisor>> open_libvirt_hypervisor(const std::string& uri, StorageConfig cfg);
 
 // Bridges on this host: interfaces with /sys/class/net/NAME/bridge. Used for
 // local URIs; sysfs_root is injectable for tests.
