@@ -9,6 +9,7 @@
 #include "foundry/common/file.h"
 #include "foundry/common/log.h"
 #include "foundry/common/subprocess.h"
+#include "sigpipe.h"
 
 namespace foundry::container {
 
@@ -58,6 +59,7 @@ Result<json> invoke(const std::string& command, const CniNetwork& net, const jso
                  "CNI_NETNS=" + rt.netns,         "CNI_IFNAME=" + rt.ifname,
                  "CNI_PATH=" + plugin_dirs_path(rt), "CNI_ARGS="};
   const std::string what = fmt::format("CNI {} of network \"{}\": plugin {}", command, net.name, type);
+  detail::SigpipeGuard guard;  // a plugin may fail before reading its configuration
   auto r = run({path}, o);
   if (!r) return fail(std::move(r).error().wrap(what));
   if (r->timed_out) return fail(ErrorKind::Operation, "{} did not finish within {} s", what, rt.timeout.count());
@@ -203,6 +205,7 @@ Result<json> cni_version(const std::string& type, const CniRuntime& rt) {
   o.timeout = rt.timeout;
   o.stdin_data = json{{"cniVersion", kCniVersion}}.dump();
   o.extra_env = {"CNI_COMMAND=VERSION"};
+  detail::SigpipeGuard guard;
   auto r = FOUNDRY_TRY(run_checked({path}, o));
   try {
     return json::parse(r.out);
