@@ -20,6 +20,7 @@ struct ContainerArgs {
   std::string socket;  // --socket, else $FOUNDRY_SOCKET, else /run/foundry/foundryd.sock
   std::string id;
   std::string bundle;
+  std::string network;
   std::string signal = "TERM";
   bool all = false;
   bool force = false;
@@ -52,6 +53,8 @@ void print_state(const json& s, const Globals& g) {
   std::printf("%-10s %s\n", "Bundle:", str(s, "bundle").c_str());
   std::printf("%-10s %s\n", "Created:", str(s, "created").c_str());
   if (s.contains("exitCode")) std::printf("%-10s %s\n", "Exit code:", str(s, "exitCode").c_str());
+  if (s.contains("network"))
+    std::printf("%-10s %s %s\n", "Network:", str(s["network"], "name").c_str(), str(s["network"], "ip").c_str());
   std::printf("%-10s %s\n", "Log:", str(s, "log").c_str());
 }
 
@@ -60,9 +63,16 @@ Status do_create(const Globals& g) {
   std::error_code ec;
   std::string bundle = std::filesystem::absolute(a.bundle.empty() ? "." : a.bundle, ec).lexically_normal().string();
   while (bundle.size() > 1 && bundle.back() == '/') bundle.pop_back();
-  json s = FOUNDRY_TRY(rpc("create", {{"id", a.id}, {"bundle", bundle}}));
-  if (g.output == OutputFormat::Json) std::printf("%s\n", s.dump(2).c_str());
-  else std::printf("✓ Container '%s' created (pid %s)\n", a.id.c_str(), str(s, "pid").c_str());
+  json params = {{"id", a.id}, {"bundle", bundle}};
+  if (!a.network.empty()) params["network"] = a.network;
+  json s = FOUNDRY_TRY(rpc("create", params));
+  if (g.output == OutputFormat::Json) {
+    std::printf("%s\n", s.dump(2).c_str());
+  } else {
+    std::printf("✓ Container '%s' created (pid %s)\n", a.id.c_str(), str(s, "pid").c_str());
+    if (s.contains("network"))
+      std::printf("✓ Network %s: %s\n", str(s["network"], "name").c_str(), str(s["network"], "ip").c_str());
+  }
   return ok();
 }
 
@@ -136,6 +146,7 @@ Examples:
 
   auto* create = c->add_subcommand("create", "Create a container from a bundle (it waits for start)");
   create->add_option("-b,--bundle,--bundle-path", a.bundle, "Bundle directory (default: current directory)");
+  create->add_option("-n,--network", a.network, "CNI network to attach (a name from /etc/foundry/cni)");
   create->add_option("ID,--container-id", a.id, "Container id")->required();
   set_action(create, [&g] { return do_create(g); });
 

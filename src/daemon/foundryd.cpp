@@ -13,6 +13,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "foundry/container/cni.h"
 #include "foundry/daemon/server.h"
 #include "foundry/daemon/supervisor.h"
 
@@ -35,6 +36,11 @@ int main(int argc, char** argv) {
   app.add_option("--group", so.group, "Group whose members may connect besides root")->capture_default_str();
   app.add_option("--root", vo.state_root, "Container state directory")->capture_default_str();
   app.add_option("--log-dir", vo.log_dir, "Directory of the containers' output logs")->capture_default_str();
+  app.add_option("--cni-conf-dir", vo.cni_conf_dir, "CNI networks (*.conflist)")->capture_default_str();
+  app.add_option("--cni-plugin-dir", vo.cni_plugin_dirs, "Where CNI plugins are (repeatable)");
+  bool no_default_network = false;
+  app.add_flag("--no-default-network", no_default_network,
+               "Do not install the default bridge network \"foundry\" into --cni-conf-dir");
   app.add_flag("--debug", debug, "Log debug messages");
   try {
     app.parse(argc, argv);
@@ -55,6 +61,9 @@ int main(int argc, char** argv) {
   // Orphans of our containers' hooks and helpers come back to us to be reaped.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+  if (!no_default_network)
+    if (auto st = foundry::container::install_default_network(vo.cni_conf_dir); !st)
+      spdlog::warn("cannot install the default network: {}", st.error().to_string());
   foundry::daemon::Supervisor sup(vo);
   foundry::daemon::Server server(so, sup);
   if (auto st = server.listen(); !st) {

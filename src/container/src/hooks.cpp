@@ -15,45 +15,13 @@
 
 #include "foundry/common/log.h"
 #include "foundry/common/unique_fd.h"
+#include "sigpipe.h"
 
 namespace foundry::container {
 
 using json = nlohmann::json;
 
 namespace {
-
-// A hook need not read its stdin; writing the state to a hook that has
-// exited raises SIGPIPE, which must not kill the runtime. Blocked for the
-// calling thread while hooks run, and a SIGPIPE raised meanwhile is consumed.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    ::pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  ~SigpipeGuard() {
-    if (!was_pending_) {
-      sigset_t set;
-      sigemptyset(&set);
-      sigaddset(&set, SIGPIPE);
-      timespec zero{0, 0};
-      while (::sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
-      }
-    }
-    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-};
 
 // Runs one hook: `path` with argv `args` (args[0] is only the name the
 // program sees) and exactly the hook's environment, the state on stdin.
@@ -163,7 +131,7 @@ Status run_one(const Hook& h, const std::string& name, const std::string& state_
 }  // namespace
 
 Status run_hooks(const std::vector<Hook>& hooks, std::string_view phase, const std::string& state_json) {
-  SigpipeGuard guard;
+  detail::SigpipeGuard guard;
   for (size_t i = 0; i < hooks.size(); ++i) {
     std::string name = fmt::format("hooks.{}[{}]", phase, i);
     spdlog::debug("running {}: {}", name, hooks[i].path);
@@ -175,7 +143,7 @@ Status run_hooks(const std::vector<Hook>& hooks, std::string_view phase, const s
 std::vector<std::string> run_hooks_best_effort(const std::vector<Hook>& hooks, std::string_view phase,
                                                const std::string& state_json) {
   std::vector<std::string> failures;
-  SigpipeGuard guard;
+  detail::SigpipeGuard guard;
   for (size_t i = 0; i < hooks.size(); ++i) {
     std::string name = fmt::format("hooks.{}[{}]", phase, i);
     if (auto st = run_one(hooks[i], name, state_json); !st) failures.push_back(st.error().to_string());

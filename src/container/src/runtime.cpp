@@ -239,6 +239,7 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
       std::string state_json = st.oci_state(ContainerStatus::Creating).dump();
       FOUNDRY_TRY_CTX(run_hooks(spec.hooks.prestart, "prestart", state_json), "{}", ctx);
       FOUNDRY_TRY_CTX(run_hooks(spec.hooks.create_runtime, "createRuntime", state_json), "{}", ctx);
+      if (opts.on_namespaces_ready) FOUNDRY_TRY_CTX(opts.on_namespaces_ready(st), "{}", ctx);
       FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::HooksDone, state_json), "{}", ctx);
       continue;
     }

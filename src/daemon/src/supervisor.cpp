@@ -14,6 +14,7 @@
 
 #include "foundry/common/file.h"
 #include "foundry/common/log.h"
+#include "foundry/container/cni.h"
 
 namespace foundry::daemon {
 
@@ -36,6 +37,30 @@ std::string Supervisor::record_path(const std::string& id) const {
   return rt_.store().dir(id) + "/daemon.json";
 }
 
+std::string Supervisor::cni_path(const std::string& id) const { return rt_.store().dir(id) + "/cni.json"; }
+
+namespace {
+json read_json(const std::string& path) {
+  auto t = read_file(path);
+  if (!t) return nullptr;
+  try {
+    return json::parse(*t);
+  } catch (const json::exception&) {
+    return nullptr;
+  }
+}
+}  // namespace
+
+Status Supervisor::detach_network(const std::string& id, const json& rec) {
+  if (!rec.is_object() || !rec.contains("conflist")) return ok();
+  auto net = fc::parse_conflist(rec["conflist"].dump(), rec.value("network", "stored network"));
+  if (!net) return fail(std::move(net).error());
+  fc::CniRuntime rt;
+  rt.container_id = id;
+  rt.plugin_dirs = opts_.cni_plugin_dirs;
+  return fc::cni_del(*net, rt, rec.value("result", json(nullptr)));
+}
+
 void Supervisor::record_exit(const std::string& id, json exit) {
   exit["finishedAt"] = fc::now_rfc3339();
   if (fc::write_state_file(record_path(id), exit.dump() + "\n"))
@@ -53,8 +78,10 @@ std::vector<std::string> Supervisor::recover() {
     }
     if (st->recorded == fc::ContainerStatus::Creating) {
       // The daemon died inside create: the init died with it (parent-death
-      // signal); the cgroup, state and log are what is left.
+      // signal); the cgroup, state, log and any CNI address are what is left.
+      json cni = read_json(cni_path(id));
       auto r = rt_.remove(id, true);
+      if (auto d = detach_network(id, cni); !d) out.push_back(fmt::format("{}: CNI DEL: {}", id, d.error().to_string()));
       ::unlink(log_path(id).c_str());
       out.push_back(r ? fmt::format("{}: removed a half-made container", id)
                       : fmt::format("{}: could not remove a half-made container: {}", id, r.error().to_string()));
@@ -136,6 +163,9 @@ Result<json> Supervisor::describe(const std::string& id) const {
     }
   }
   s["log"] = log_path(id);
+  json cni = read_json(cni_path(id));
+  if (cni.is_object())
+    s["network"] = {{"name", cni.value("network", "")}, {"ip", fc::cni_first_ipv4(cni.value("result", json()))}};
   return s;
 }
 
@@ -167,6 +197,36 @@ Result<json> Supervisor::create(const json& p) {
     ::unlink(log.c_str());
     return fail(Error(ErrorKind::Validation, "process.terminal: containers of foundryd cannot have a terminal yet")
                     .with_hint("set process.terminal to false; output goes to the container's log"));
+  }
+  std::string network = p.value("network", "");
+  if (!network.empty()) {
+    auto net = fc::find_network(opts_.cni_conf_dir, network);
+    if (!net) {
+      ::unlink(log.c_str());
+      return fail(std::move(net).error());
+    }
+    if (spec && !spec->linux_spec.new_namespace(fc::NamespaceType::Network)) {
+      ::unlink(log.c_str());
+      return fail(Error(ErrorKind::Validation,
+                        fmt::format("network \"{}\" needs the container to have its own network namespace", network))
+                      .with_hint("add {\"type\": \"network\"} (without a path) to linux.namespaces"));
+    }
+    // CNI ADD once the init's namespaces exist; the result is kept beside
+    // the state for DEL (and survives daemon restarts).
+    o.on_namespaces_ready = [this, net = *net, id](const fc::ContainerState& st) -> Status {
+      fc::CniRuntime rt;
+      rt.container_id = id;
+      rt.netns = fmt::format("/proc/{}/ns/net", st.init.pid);
+      rt.plugin_dirs = opts_.cni_plugin_dirs;
+      json result = FOUNDRY_TRY(fc::cni_add(net, rt));
+      json rec = {{"network", net.name}, {"conflist", net.list}, {"result", result}};
+      if (auto w = fc::write_state_file(cni_path(id), rec.dump() + "\n"); !w) {
+        (void)fc::cni_del(net, rt, result);
+        return w;
+      }
+      spdlog::info("container {} joined network {} as {}", id, net.name, fc::cni_first_ipv4(result));
+      return ok();
+    };
   }
   auto st = rt_.create(o);
   if (!st) {
@@ -204,12 +264,20 @@ Result<json> Supervisor::kill(const json& p) {
 
 Result<json> Supervisor::remove(const json& p) {
   std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  json cni = read_json(cni_path(id));
   FOUNDRY_TRY(rt_.remove(id, p.value("force", false)));
   ::unlink(log_path(id).c_str());
+  json result = {{"id", id}, {"deleted", true}};
+  // The container and its namespace are gone; DEL gives back what the
+  // plugins hold outside it (IPAM addresses, host-side rules).
+  if (auto d = detach_network(id, cni); !d) {
+    spdlog::warn("container {}: CNI DEL: {}", id, d.error().to_string());
+    result["warnings"] = json::array({d.error().to_string()});
+  }
   adopted_.erase(id);
   reap();  // the killed init, if it was ours
   spdlog::info("container {} deleted", id);
-  return json{{"id", id}, {"deleted", true}};
+  return result;
 }
 
 Result<json> Supervisor::list() {

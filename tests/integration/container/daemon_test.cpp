@@ -64,10 +64,13 @@ class Daemon : public ::testing::Test {
     b_.reset();
   }
 
-  void start_daemon() {
-    std::vector<std::string> argv = {foundryd_binary(), "--socket", sock_,   "--root",
-                                     root_,             "--log-dir", logs_, "--group",
-                                     "foundry-test-nonexistent-group"};
+  // private_net: run foundryd in a network namespace of its own (unshare
+  // execs it, so the pid is foundryd's): CNI bridges it makes stay there.
+  void start_daemon(bool private_net = false) {
+    std::vector<std::string> argv = {foundryd_binary(), "--socket",     sock_,   "--root",
+                                     root_,             "--log-dir",    logs_,   "--group",
+                                     "foundry-test-nonexistent-group", "--cni-conf-dir", b_->tmp() + "/cni"};
+    if (private_net) argv.insert(argv.begin(), {foundry::find_program("unshare"), "--net", "--"});
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
@@ -328,4 +331,53 @@ TEST_F(Daemon, ProtocolErrors) {
   EXPECT_EQ(bad["error"]["message"], "parameter \"bundle\" is required (a non-empty string)");
   json ok = raw(R"({"jsonrpc": "2.0", "id": 2, "method": "list", "params": {}})");
   EXPECT_EQ(ok["result"], json::array());
+}
+
+TEST_F(Daemon, CniNetworkPerContainer) {
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0 || ::access("/usr/lib/cni/host-local", X_OK) != 0)
+    GTEST_SKIP() << "containernetworking-plugins is not installed (/usr/lib/cni)";
+  if (foundry::find_program("unshare").empty()) GTEST_SKIP() << "unshare (util-linux) is missing";
+  stop_daemon(SIGTERM);
+  start_daemon(true);
+  // The daemon installed its default network beside ours, in the test's directory.
+  EXPECT_TRUE(fs::exists(b_->tmp() + "/cni/10-foundry.conflist"));
+  json conf = {{"cniVersion", "1.0.0"},
+               {"name", "it-net"},
+               {"plugins",
+                {{{"type", "bridge"},
+                  {"bridge", "fbd" + std::to_string(::getpid() % 100000)},
+                  {"isGateway", false},
+                  {"ipMasq", false},
+                  {"ipam",
+                   {{"type", "host-local"},
+                    {"dataDir", b_->tmp() + "/ipam"},
+                    {"ranges", {{{{"subnet", "192.0.2.0/24"}, {"rangeStart", "192.0.2.10"}, {"rangeEnd", "192.0.2.20"}}}}}}}}}}};
+  std::ofstream(b_->tmp() + "/cni/20-it.conflist") << conf.dump(2);
+  for (const char* set : {"bounding", "effective", "permitted"})
+    b_->config()["process"]["capabilities"][set].push_back("CAP_NET_RAW");
+  const std::pair<const char*, const char*> ctrs[] = {{"net-a", "192.0.2.11"}, {"net-b", "192.0.2.10"}};
+  for (const auto& [id, peer] : ctrs) {
+    b_->set_args({"sh", "-c", std::string("sleep 0.2; ping -c 1 -W 3 ") + peer + "; rc=$?; sleep 1; exit $rc"});
+    b_->write_config();
+    auto c = client({"container", "create", "--network", "it-net", "--bundle", b_->dir(), id});
+    ASSERT_EQ(c.rc, 0) << c.err;
+    EXPECT_NE(c.out.find("✓ Network it-net: 192.0.2."), std::string::npos) << c.out;
+  }
+  EXPECT_EQ(state_of("net-a")["network"]["ip"], "192.0.2.10/24");
+  EXPECT_EQ(state_of("net-b")["network"]["ip"], "192.0.2.11/24");
+  for (const auto& [id, peer] : ctrs) ASSERT_EQ(client({"container", "start", id}).rc, 0);
+  for (const auto& [id, peer] : ctrs) {
+    EXPECT_EQ(wait_status(id, "stopped"), "stopped");
+    json s = state_of(id);
+    EXPECT_EQ(s["exitCode"], 0) << id << " could not ping " << peer << ": "
+                                << client({"container", "logs", id}).out;
+  }
+  for (const auto& [id, peer] : ctrs) EXPECT_EQ(client({"container", "delete", id}).rc, 0);
+  EXPECT_FALSE(fs::exists(b_->tmp() + "/ipam/it-net/192.0.2.10"));
+  EXPECT_FALSE(fs::exists(b_->tmp() + "/ipam/it-net/192.0.2.11"));
+
+  auto unknown = client({"container", "create", "--network", "nope", "--bundle", b_->dir(), "x"});
+  EXPECT_EQ(unknown.rc, 1);
+  EXPECT_NE(unknown.err.find("no CNI network \"nope\" in " + b_->tmp() + "/cni"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("hint: networks there: foundry, it-net"), std::string::npos) << unknown.err;
 }

@@ -2,6 +2,8 @@
 // its own state root, and checks that what the spec asks for is really in
 // force (limits enforced, capabilities denied, ids mapped) and that nothing
 // stays behind (cgroups, mounts, namespaces, processes, state).
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +21,7 @@
 
 #include "bundle.h"
 #include "foundry/common/file.h"
+#include "foundry/container/cni.h"
 #include "foundry/container/state.h"
 
 using namespace foundry::container::testing;
@@ -567,6 +570,94 @@ TEST_F(Oci, ErrorsReachTheJsonLogFile) {
   EXPECT_EQ(line["level"], "error");
   EXPECT_EQ(line["msg"], "container \"missing\" does not exist");
   EXPECT_FALSE(line["time"].get<std::string>().empty());
+}
+
+namespace {
+
+// The test thread moves to a network namespace of its own for the scope:
+// bridges and veths the CNI plugins make live there, never on the host, and
+// vanish with it.
+class PrivateNetns {
+ public:
+  PrivateNetns() : orig_(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) {
+    ok_ = orig_ >= 0 && ::unshare(CLONE_NEWNET) == 0;
+  }
+  ~PrivateNetns() {
+    if (ok_) ::setns(orig_, CLONE_NEWNET);
+    if (orig_ >= 0) ::close(orig_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  int orig_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+TEST_F(Oci, CniBridgeConnectsTwoContainers) {
+  if (::access("/usr/lib/cni/bridge", X_OK) != 0 || ::access("/usr/lib/cni/host-local", X_OK) != 0)
+    GTEST_SKIP() << "containernetworking-plugins is not installed (/usr/lib/cni)";
+  PrivateNetns netns;
+  ASSERT_TRUE(netns.ok()) << "cannot enter a private network namespace";
+  std::string bridge = "fbr" + std::to_string(::getpid() % 100000);
+  json conf = {{"cniVersion", "1.0.0"},
+               {"name", "it-bridge"},
+               {"plugins",
+                {{{"type", "bridge"},
+                  {"bridge", bridge},
+                  {"isGateway", false},
+                  {"ipMasq", false},
+                  {"ipam",
+                   {{"type", "host-local"},
+                    {"dataDir", b().tmp() + "/ipam"},
+                    {"ranges", {{{{"subnet", "192.0.2.0/24"}, {"rangeStart", "192.0.2.10"}, {"rangeEnd", "192.0.2.20"}}}}}}}}}}};
+  auto net = foundry::container::parse_conflist(conf.dump(), "it-bridge.conflist");
+  ASSERT_TRUE(net) << net.error().to_string();
+
+  for (const char* set : {"bounding", "effective", "permitted"})
+    b().config()["process"]["capabilities"][set].push_back("CAP_NET_RAW");  // busybox ping
+  struct Ctr {
+    std::string id, peer;
+    pid_t pid = 0;
+    json result;
+  };
+  std::vector<Ctr> ctrs(2);
+  ctrs[0].peer = "192.0.2.11";
+  ctrs[1].peer = "192.0.2.10";
+  for (auto& c : ctrs) {
+    // Each pings the other, then stays up a moment so the other's ping
+    // still finds it.
+    b().set_args({"sh", "-c", "sleep 0.2; ping -c 1 -W 3 " + c.peer + "; rc=$?; sleep 1; exit $rc"});
+    b().write_config();
+    c.id = b().new_id("cni");
+    auto r = b().oci({"create", c.id});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    c.pid = b().record(c.id)["pid"].get<pid_t>();
+    foundry::container::CniRuntime rt;
+    rt.container_id = c.id;
+    rt.netns = "/proc/" + std::to_string(c.pid) + "/ns/net";
+    auto added = foundry::container::cni_add(*net, rt);
+    ASSERT_TRUE(added) << added.error().to_string();
+    c.result = *added;
+  }
+  EXPECT_EQ(foundry::container::cni_first_ipv4(ctrs[0].result), "192.0.2.10/24");
+  EXPECT_EQ(foundry::container::cni_first_ipv4(ctrs[1].result), "192.0.2.11/24");
+  for (auto& c : ctrs) ASSERT_EQ(b().oci({"start", c.id}).rc, 0);
+  for (auto& c : ctrs) {
+    int st = wait_child(c.pid, 20000);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << c.id << " ping failed, wait status " << st;
+  }
+  for (auto& c : ctrs) {
+    foundry::container::CniRuntime rt;
+    rt.container_id = c.id;  // the namespace is gone with the container: DEL releases the address
+    auto del = foundry::container::cni_del(*net, rt, c.result);
+    EXPECT_TRUE(del) << del.error().to_string();
+    EXPECT_EQ(b().oci({"delete", c.id}).rc, 0);
+  }
+  // host-local gave both addresses back.
+  EXPECT_FALSE(fs::exists(b().tmp() + "/ipam/it-bridge/192.0.2.10"));
+  EXPECT_FALSE(fs::exists(b().tmp() + "/ipam/it-bridge/192.0.2.11"));
 }
 
 // ---- errors: exact message, exit code, nothing left behind ----

@@ -34,12 +34,11 @@ class Podman : public ::testing::Test {
     if (foundry::find_program("conmon").empty()) GTEST_SKIP() << "conmon is not installed (podman's monitor)";
     b_ = std::make_unique<Bundle>();
     // podman (cgroupfs manager) puts conmon in /libpod_parent/conmon and
-    // leaves it; remove it afterwards unless it was there before.
-    had_libpod_parent_ = fs::exists("/sys/fs/cgroup/memory/libpod_parent");
+    // leaves it, and foundry-oci's default state root stays: both are
+    // removed afterwards when empty.
     // `podman import` keeps a blob cache in /var/lib/containers/cache
     // whatever --root says; it goes too if this test made it.
     had_containers_dir_ = fs::exists("/var/lib/containers");
-    had_state_root_ = fs::exists("/run/foundry-oci");
     image_ = "localhost/foundry-it-" + std::to_string(::getpid()) + ":latest";
     auto tar = foundry::run({"tar", "-C", b_->rootfs(), "-cf", b_->tmp() + "/rootfs.tar", "."});
     ASSERT_TRUE(tar && tar->ok()) << (tar ? tar->describe() : tar.error().to_string());
@@ -62,12 +61,12 @@ class Podman : public ::testing::Test {
         std::error_code ec;
         fs::remove_all("/var/lib/containers", ec);
       }
-      if (!had_state_root_) ::rmdir("/run/foundry-oci");  // empty once podman deleted its containers
-      if (!had_libpod_parent_) {
-        for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
-          ::rmdir((h.path().string() + "/libpod_parent/conmon").c_str());
-          ::rmdir((h.path().string() + "/libpod_parent").c_str());
-        }
+      // rmdir only removes what is empty: another podman test running in
+      // parallel (or a real podman) keeps what it still uses.
+      ::rmdir("/run/foundry-oci");
+      for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
+        ::rmdir((h.path().string() + "/libpod_parent/conmon").c_str());
+        ::rmdir((h.path().string() + "/libpod_parent").c_str());
       }
     }
     b_.reset();
@@ -98,9 +97,7 @@ class Podman : public ::testing::Test {
 
   std::unique_ptr<Bundle> b_;
   std::string image_;
-  bool had_libpod_parent_ = true;
   bool had_containers_dir_ = true;
-  bool had_state_root_ = true;
 };
 
 }  // namespace

@@ -108,15 +108,19 @@ TEST(StateStore, UnknownIdAndStatus) {
 }
 
 TEST(Hooks, StateOnStdinArgsEnvAndFailure) {
-  std::string out = (fs::temp_directory_path() / ("foundry-hook-" + std::to_string(::getpid()))).string();
+  std::string tmpl = (fs::temp_directory_path() / "foundry-hook-XXXXXX").string();
+  std::string dir = ::mkdtemp(tmpl.data());
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { fs::remove_all(d); }
+  } cleanup{dir};
+  std::string out = dir + "/out";
   fc::Hook h{"/bin/sh", {"hook-name", "-c", "cat > " + out + "; echo \"$0 $FOO\" >> " + out}, {"FOO=bar"}, 5};
   ASSERT_TRUE(fc::run_hooks({h}, "prestart", "{\"id\":\"x\"}"));
   EXPECT_EQ(*foundry::read_file(out), "{\"id\":\"x\"}hook-name bar\n");
-  fs::remove(out);
 
   fc::Hook bad{"/bin/sh", {"sh", "-c", "echo broken >&2; exit 3"}, {}, std::nullopt};
   auto st = fc::run_hooks({h, bad}, "createRuntime", "{}");
-  fs::remove(out);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().message(), "hooks.createRuntime[1] (/bin/sh) failed with exit code 3: broken");
 

@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ struct CreateOptions {
   // The container's stdin, stdout, stderr; -1 = the caller's own (what
   // runc does). A daemon passes /dev/null and its log file.
   int stdio[3] = {-1, -1, -1};
+  // Called by create once the init's namespaces exist and before it
+  // pivots (right after the createRuntime hooks): the place to configure
+  // its network namespace (/proc/<pid>/ns/net) from outside, as CNI does.
+  // A failure fails the create (and undoes it).
+  std::function<Status(const ContainerState&)> on_namespaces_ready;
 };
 
 struct RunResult {

@@ -21,6 +21,8 @@ namespace foundry::daemon {
 struct SupervisorOptions {
   std::string state_root = "/run/foundry/containers";  // container library state (crash-safe files)
   std::string log_dir = "/var/log/foundry/containers";  // <id>.log: the container's stdout and stderr
+  std::string cni_conf_dir = "/etc/foundry/cni";        // *.conflist networks
+  std::vector<std::string> cni_plugin_dirs = {"/usr/lib/cni", "/opt/cni/bin"};
 };
 
 class Supervisor {
@@ -59,6 +61,9 @@ class Supervisor {
   Result<nlohmann::json> describe(const std::string& id) const;
   std::string log_path(const std::string& id) const { return opts_.log_dir + "/" + id + ".log"; }
   std::string record_path(const std::string& id) const;
+  std::string cni_path(const std::string& id) const;
+  // CNI DEL for a container's stored ADD result (namespace already gone).
+  Status detach_network(const std::string& id, const nlohmann::json& cni_record);
   void record_exit(const std::string& id, nlohmann::json exit);
 
   SupervisorOptions opts_;
