@@ -18,8 +18,14 @@ function(foundry_test)
   target_compile_definitions(${T_NAME} PRIVATE
     FOUNDRY_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     FOUNDRY_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  # End-to-end tests boot guests under emulation: two at once on 2 cores
+  # would starve each other past their timeouts, so they run alone.
+  set(serial FALSE)
+  if(T_LABEL STREQUAL "e2e")
+    set(serial TRUE)
+  endif()
   gtest_discover_tests(${T_NAME}
-    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} RUN_SERIAL ${serial}
                SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
     DISCOVERY_TIMEOUT 60)
 endfunction()
