@@ -154,7 +154,11 @@ TEST_F(Oci, MemoryLimitIsEnforcedByTheOomKiller) {
   ASSERT_NE(st, -1) << "the container did not end";
   EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "wait status " << st;
   std::string oom = *foundry::read_file(mem + "/memory.oom_control");
-  EXPECT_NE(oom.find("oom_kill 1"), std::string::npos) << oom;
+  // The kernel may kill more than once (the shell and its child both touch
+  // the memory); what matters is that the OOM killer acted in this cgroup.
+  auto at = oom.find("oom_kill ");
+  ASSERT_NE(at, std::string::npos) << oom;
+  EXPECT_GE(std::stoul(oom.substr(at + 9)), 1ul) << oom;
   auto d = b().oci({"delete", id});
   EXPECT_EQ(d.rc, 0) << d.err;
   expect_gone(b(), id, {mem});
