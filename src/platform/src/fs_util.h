@@ -14,6 +14,13 @@
 
 #include "foundry/common/error.h"
 
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+
+#include "foundry/platform/progress.h"
+
 namespace foundry::platform::detail {
 
 // Replaces root/rel with a regular file holding data. Whatever was at root/rel
@@ -65,5 +72,27 @@ Status set_times(const std::string& path, int64_t epoch);
 
 // Last `max_lines` lines of a text file ("" when unreadable).
 std::string tail_file(const std::string& path, size_t max_lines);
+
+// Progress reporting and SOURCE_DATE_EPOCH, shared by the rootfs and disk
+// stages.
+inline void emit(const ProgressFn& fn, ProgressEvent::Kind kind, std::string stage, std::string msg,
+                 std::chrono::milliseconds elapsed = {}) {
+  if (fn) fn(ProgressEvent{kind, std::move(stage), std::move(msg), elapsed});
+}
+
+inline std::chrono::milliseconds since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t);
+}
+
+// The option when set, else $SOURCE_DATE_EPOCH when it is a number >= 0.
+inline std::optional<int64_t> epoch_or_env(std::optional<int64_t> configured) {
+  if (configured) return configured;
+  if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) {
+    char* end = nullptr;
+    long long v = std::strtoll(e, &end, 10);
+    if (end && *end == '\0' && v >= 0) return static_cast<int64_t>(v);
+  }
+  return std::nullopt;
+}
 
 }  // namespace foundry::platform::detail

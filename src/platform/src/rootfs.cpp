@@ -73,24 +73,10 @@ Status validate_package_names(const std::vector<std::string>& names) {
 
 namespace {
 
-void emit(const ProgressFn& fn, ProgressEvent::Kind kind, std::string stage, std::string msg,
-          std::chrono::milliseconds elapsed = {}) {
-  if (fn) fn(ProgressEvent{kind, std::move(stage), std::move(msg), elapsed});
-}
+using detail::emit;
+using detail::since;
 
-std::chrono::milliseconds since(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t);
-}
-
-std::optional<int64_t> effective_epoch(const RootfsOptions& o) {
-  if (o.source_date_epoch) return o.source_date_epoch;
-  if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) {
-    char* end = nullptr;
-    long long v = std::strtoll(e, &end, 10);
-    if (end && *end == '\0' && v >= 0) return static_cast<int64_t>(v);
-  }
-  return std::nullopt;
-}
+std::optional<int64_t> effective_epoch(const RootfsOptions& o) { return detail::epoch_or_env(o.source_date_epoch); }
 
 bool is_kernel_package(const std::string& p) { return p.rfind("linux-image-", 0) == 0; }
 
