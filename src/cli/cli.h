@@ -16,7 +16,8 @@ enum class OutputFormat { Table, Json };
 struct Globals {
   int verbose = 0;
   OutputFormat output = OutputFormat::Table;
-  std::string connect;  // libvirt URI; empty = layered default
+  std::string connect;       // libvirt URI; empty = layered default
+  std::string storage_path;  // base of the default pools; empty = layered default
 };
 
 // A command's body. Its Status decides the exit code; main() prints errors.

@@ -58,7 +58,7 @@ std::string users_summary(const virt::ImageInfo& i) {
 
 Status image_list(const Globals& g) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   virt::ImageStore images(sm);
   auto list = FOUNDRY_TRY(images.list());
   if (g.output == OutputFormat::Json) {
@@ -94,7 +94,7 @@ void print_image(const virt::ImageInfo& i) {
 
 Status image_info(const Globals& g, const std::string& name) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   virt::ImageStore images(sm);
   auto i = FOUNDRY_TRY(images.info(name));
   if (g.output == OutputFormat::Json)
@@ -135,7 +135,7 @@ void report_added(const Globals& g, const virt::ImageInfo& i, std::string_view v
 
 Status image_import(const Globals& g, const std::string& file, const std::string& name) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   virt::ImageStore images(sm);
   InterruptGuard guard;
   sm.set_cancel_flag(&g_interrupted);
@@ -152,7 +152,7 @@ Status image_pull(const Globals& g, const std::string& url, const std::string& n
   if (!checksum.empty()) opts.sha256 = FOUNDRY_TRY(virt::parse_checksum(checksum));
   FOUNDRY_TRY(virt::check_download_url(url));
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   virt::ImageStore images(sm);
   InterruptGuard guard;
   sm.set_cancel_flag(&g_interrupted);
@@ -167,7 +167,7 @@ Status image_pull(const Globals& g, const std::string& url, const std::string& n
 
 Status image_delete(const Globals& g, const std::string& name, bool force) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   virt::ImageStore images(sm);
   FOUNDRY_TRY(images.remove(name, force));
   if (g.output == OutputFormat::Json)

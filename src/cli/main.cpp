@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
   app.add_option("-c,--connect", g.connect, "libvirt URI (default: $FOUNDRY_URI, config file, qemu:///system)");
+  app.add_option("--storage-path", g.storage_path,
+                 "Directory of the default pools (default: $FOUNDRY_STORAGE_PATH, config file, "
+                 "/var/lib/libvirt/images/foundry)");
 
   register_all_groups(app, g);
 

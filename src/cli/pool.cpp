@@ -12,7 +12,7 @@ std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
 Status pool_list(const Globals& g) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   auto pools = FOUNDRY_TRY(sm.list_pools());
   if (g.output == OutputFormat::Json) {
     nlohmann::json arr = nlohmann::json::array();
@@ -31,7 +31,7 @@ Status pool_list(const Globals& g) {
 
 Status pool_info(const Globals& g, const std::string& name) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   auto d = FOUNDRY_TRY(sm.pool_details(name));
   if (g.output == OutputFormat::Json) {
     auto j = to_json(d.summary);
@@ -111,7 +111,7 @@ Status pool_add(const Globals& g, const AddArgs& a) {
     return ok();
   }
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   virt::AddPoolOptions opts;
   if (a.build) opts.build = true;
   if (a.no_build) opts.build = false;
@@ -130,7 +130,7 @@ Status pool_add(const Globals& g, const AddArgs& a) {
 
 Status pool_delete(const Globals& g, const std::string& name, bool force) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   FOUNDRY_TRY(sm.delete_pool(name, force));
   if (g.output == OutputFormat::Json)
     print_json({{"deleted", name}});
@@ -141,7 +141,7 @@ Status pool_delete(const Globals& g, const std::string& name, bool force) {
 
 Status pool_refresh(const Globals& g, const std::string& name) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   auto s = FOUNDRY_TRY(sm.refresh_pool(name));
   if (g.output == OutputFormat::Json) {
     print_json(to_json(s));

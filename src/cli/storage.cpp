@@ -22,7 +22,7 @@ std::string base_image(const virt::VmStorage& vm) {
 
 Status storage_status(const Globals& g) {
   auto conn = FOUNDRY_TRY(connect(g));
-  virt::StorageManager sm(conn, storage_config(g));
+  virt::StorageManager sm(conn, FOUNDRY_TRY(storage_config(g)));
   auto st = FOUNDRY_TRY(sm.status());
   if (g.output == OutputFormat::Json) {
     nlohmann::json pools = nlohmann::json::array();

@@ -5,16 +5,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <cstdlib>
 
 namespace foundry::cli {
 
 namespace {
-std::string env_or(const char* name, std::string fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : fallback;
-}
-
 // Display width of UTF-8 text: counts code points, not bytes.
 size_t width(std::string_view s) {
   size_t w = 0;
@@ -24,21 +18,19 @@ size_t width(std::string_view s) {
 }
 }  // namespace
 
-std::string libvirt_uri(const Globals& g) {
-  if (!g.connect.empty()) return g.connect;
-  return env_or("FOUNDRY_URI", "qemu:///system");
+Result<config::FoundryConfig> site_config(const Globals& g, config::ConfigValues flags) {
+  if (!g.connect.empty()) flags.uri = g.connect;
+  if (!g.storage_path.empty()) flags.storage_path = g.storage_path;
+  return config::resolve_config(flags, config::ConfigEnvironment::from_process());
 }
 
-virt::StorageConfig storage_config(const Globals&) {
-  virt::StorageConfig c;
-  c.image_pool = env_or("FOUNDRY_IMAGE_POOL", c.image_pool);
-  c.vm_pool = env_or("FOUNDRY_VM_POOL", c.vm_pool);
-  c.base_path = env_or("FOUNDRY_STORAGE_PATH", c.base_path);
-  while (c.base_path.size() > 1 && c.base_path.back() == '/') c.base_path.pop_back();
-  return c;
+Result<std::string> libvirt_uri(const Globals& g) { return FOUNDRY_TRY(site_config(g)).uri; }
+
+Result<virt::StorageConfig> storage_config(const Globals& g) {
+  return virt::StorageConfig::from(FOUNDRY_TRY(site_config(g)));
 }
 
-Result<virt::Connection> connect(const Globals& g) { return virt::Connection::open(libvirt_uri(g)); }
+Result<virt::Connection> connect(const Globals& g) { return virt::Connection::open(FOUNDRY_TRY(libvirt_uri(g))); }
 
 std::string human_bytes(uint64_t n) {
   static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};

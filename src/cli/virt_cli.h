@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "foundry/config/foundry_config.h"
 #include "foundry/virt/download.h"
 #include "foundry/virt/image.h"
 #include "foundry/virt/libvirt.h"
@@ -18,12 +19,17 @@
 
 namespace foundry::cli {
 
-// The libvirt URI: --connect > $FOUNDRY_URI > qemu:///system. The one place
-// to add the config-file layer.
-std::string libvirt_uri(const Globals& g);
-// Pool names and base path: $FOUNDRY_IMAGE_POOL, $FOUNDRY_VM_POOL,
-// $FOUNDRY_STORAGE_PATH > defaults. The one place to add flags/config file.
-virt::StorageConfig storage_config(const Globals& g);
+// Foundry's settings for one command, the same way for every libvirt group
+// (vm, pool, image, storage): the global --connect / --storage-path and the
+// command's own flags (`flags`, e.g. vm create --pool) > FOUNDRY_URI,
+// FOUNDRY_VM_POOL, FOUNDRY_IMAGE_POOL, FOUNDRY_STORAGE_PATH >
+// ~/.config/foundry/config.yaml > /etc/foundry/config.yaml > defaults
+// (config::resolve_config). A broken config file or value exits 1.
+Result<config::FoundryConfig> site_config(const Globals& g, config::ConfigValues flags = {});
+// The libvirt URI from those layers.
+Result<std::string> libvirt_uri(const Globals& g);
+// Default pool names and their base path from those layers.
+Result<virt::StorageConfig> storage_config(const Globals& g);
 // Opens the connection for a command (exit 3 with a hint on failure).
 Result<virt::Connection> connect(const Globals& g);
 

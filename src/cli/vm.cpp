@@ -71,12 +71,12 @@ Status vm_validate(const std::vector<std::string>& files, const Globals& g) {
   return ok();
 }
 
+// The site settings with this command's own pool flags on top.
 Result<config::FoundryConfig> site_config(const Globals& g, const std::string& pool, const std::string& image_pool) {
   config::ConfigValues flags;
-  if (!g.connect.empty()) flags.uri = g.connect;
   if (!pool.empty()) flags.vm_pool = pool;
   if (!image_pool.empty()) flags.image_pool = image_pool;
-  return config::resolve_config(flags, config::ConfigEnvironment::from_process());
+  return cli::site_config(g, std::move(flags));
 }
 
 // The hypervisor, with the default pools named as the site configures them
@@ -84,12 +84,8 @@ Result<config::FoundryConfig> site_config(const Globals& g, const std::string& p
 // created on first use wherever they are named. A --pool flag is not a
 // default: that pool must already exist.
 Result<std::unique_ptr<virt::LibvirtHypervisor>> open_hypervisor(const Globals& g) {
-  auto defaults = FOUNDRY_TRY(site_config(g, "", ""));
-  virt::StorageConfig c;
-  c.vm_pool = defaults.vm_pool;
-  c.image_pool = defaults.image_pool;
-  c.base_path = defaults.storage_path;
-  return virt::open_libvirt_hypervisor(defaults.uri, std::move(c));
+  auto defaults = FOUNDRY_TRY(cli::site_config(g));
+  return virt::open_libvirt_hypervisor(defaults.uri, virt::StorageConfig::from(defaults));
 }
 
 // Loads the file and derives everything create needs, without a hypervisor.

@@ -271,10 +271,12 @@ Result<std::vector<ImageInfo>> ImageStore::list() {
   for (const auto& p : FOUNDRY_TRY(storage_.connection().pools())) {
     if (!FOUNDRY_TRY(p.is_active())) continue;
     for (const auto& v : FOUNDRY_TRY(p.volumes())) {
-      auto d = FOUNDRY_TRY(v.details());
-      if (d.backing_path.empty()) continue;
-      auto parsed = VolumeName::parse(d.name);
-      users[d.backing_path].push_back(ImageUser{d.pool, d.name, parsed ? parsed->vm : ""});
+      // A volume that vanished since the listing backs nothing (see
+      // StorageManager::volumes_backed_by).
+      auto d = v.details();
+      if (!d || d->backing_path.empty()) continue;
+      auto parsed = VolumeName::parse(d->name);
+      users[d->backing_path].push_back(ImageUser{d->pool, d->name, parsed ? parsed->vm : ""});
     }
   }
   for (const auto& v : FOUNDRY_TRY(found->volumes())) {

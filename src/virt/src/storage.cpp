@@ -192,7 +192,12 @@ Result<PoolDetails> StorageManager::pool_details(const std::string& name) const 
   PoolDetails d;
   d.summary = FOUNDRY_TRY(summarize(pool));
   if (d.summary.active) {
-    for (const auto& v : FOUNDRY_TRY(pool.volumes())) d.volumes.push_back(FOUNDRY_TRY(v.details()));
+    for (const auto& v : FOUNDRY_TRY(pool.volumes())) {
+      // A volume whose file vanished since the listing is no longer there.
+      auto vd = v.details();
+      if (vd) d.volumes.push_back(std::move(*vd));
+      else spdlog::debug("skipping unreadable volume in pool {}: {}", name, vd.error().to_string());
+    }
     std::sort(d.volumes.begin(), d.volumes.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   }
   return d;
@@ -433,8 +438,15 @@ Result<std::vector<VolumeDetails>> StorageManager::volumes_backed_by(const std::
   for (const auto& p : FOUNDRY_TRY(conn_.pools())) {
     if (!FOUNDRY_TRY(p.is_active())) continue;
     for (const auto& v : FOUNDRY_TRY(p.volumes())) {
-      auto d = FOUNDRY_TRY(v.details());
-      if (!d.backing_path.empty() && d.backing_path == path) out.push_back(std::move(d));
+      // Other tools' pools may list a volume whose file is already gone
+      // (deleted behind libvirt's back, or by a concurrent delete): it backs
+      // nothing, so it must not fail this scan.
+      auto d = v.details();
+      if (!d) {
+        spdlog::debug("skipping unreadable volume in pool {}: {}", p.name(), d.error().to_string());
+        continue;
+      }
+      if (!d->backing_path.empty() && d->backing_path == path) out.push_back(std::move(*d));
     }
   }
   std::sort(out.begin(), out.end(),

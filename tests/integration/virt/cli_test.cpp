@@ -272,6 +272,142 @@ TEST(Cli, UriComesFromTheEnvironmentWhenNoFlag) {
   EXPECT_EQ(json_of(*r).size(), 4u);
 }
 
+// The vm group through the binary on test:///default (its one domain
+// "test", running). A VM without cloud-init needs no upload, which the test
+// driver cannot receive, so create runs all the way here.
+TEST(Cli, VmCreateListInfoDestroyOnTheTestDriver) {
+  auto list = foundry({"--connect", "test:///default", "vm", "list", "--all"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.rfind("NAME", 0), 0u) << list.out;
+  EXPECT_NE(list.out.find("test"), std::string::npos) << list.out;
+  auto jl = foundry({"--connect", "test:///default", "-o", "json", "vm", "list", "--all"});
+  ASSERT_EQ(jl.exit_code, 0) << jl.err;
+  ASSERT_EQ(json_of(jl).size(), 1u) << jl.out;
+  EXPECT_EQ(json_of(jl)[0]["name"], "test");
+  EXPECT_EQ(json_of(jl)[0]["state"], "running");
+
+  auto info = foundry({"--connect", "test:///default", "-o", "json", "vm", "info", "test"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(json_of(info)["name"], "test");
+  EXPECT_GT(json_of(info)["vcpus"].get<int>(), 0);
+  auto table = foundry({"--connect", "test:///default", "vm", "info", "test"});
+  EXPECT_NE(table.out.find("State:"), std::string::npos) << table.out;
+  auto none = foundry({"--connect", "test:///default", "vm", "info", "nope"});
+  EXPECT_EQ(none.exit_code, 4);
+  expect_one_line_error(none);
+
+  TempDir t;
+  auto file = t.file("blank.yaml", R"(name: blank
+vcpus: 1
+memory_gib: 1
+boot_disk:
+  size_gb: 2
+  empty: true
+data_disks:
+  - device: vdb
+    size_gb: 1
+network_interfaces:
+  - ip: 192.0.2.20/24
+    gateway: 192.0.2.1
+    bridge: br-none
+accelerator: qemu
+firmware: bios
+)");
+  auto create = foundry({"--connect", "test:///default", "--storage-path", t.path.string(), "vm", "create", file,
+                         "--skip-bridge-check"});
+  ASSERT_EQ(create.exit_code, 0) << create.out << create.err;
+  for (auto s : {"Creating VM 'blank'...", "✓ Configuration validated", "✓ Storage created (2 GB boot + 1 GB data)",
+                 "✓ Domain defined", "✓ VM started", "Successfully created VM 'blank'"})
+    EXPECT_NE(create.out.find(s), std::string::npos) << s << "\n" << create.out;
+
+  auto destroy = foundry({"--connect", "test:///default", "vm", "destroy", "test", "--timeout", "0"});
+  ASSERT_EQ(destroy.exit_code, 0) << destroy.out << destroy.err;
+  for (auto s : {"Destroying VM 'test'...", "✓ VM stopped", "✓ Domain undefined", "Successfully destroyed VM 'test'"})
+    EXPECT_NE(destroy.out.find(s), std::string::npos) << s << "\n" << destroy.out;
+  auto gone = foundry({"--connect", "test:///default", "vm", "destroy", "nope"});
+  EXPECT_EQ(gone.exit_code, 4);
+  expect_one_line_error(gone);
+}
+
+// image info and pool info as JSON: every listing has -o json.
+TEST(Cli, ImageInfoJson) {
+  auto r = foundry({"--connect", kNode, "-o", "json", "image", "info", "debian-12"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json_of(r);
+  EXPECT_EQ(j["name"], "debian-12.qcow2");
+  EXPECT_EQ(j["format"], "qcow2");
+  ASSERT_EQ(j["used_by"].size(), 1u);
+  EXPECT_EQ(j["used_by"][0]["vm"], "web");
+  EXPECT_EQ(j["used_by"][0]["volume"], "web_boot");
+}
+
+// One layering for every group (vm, pool, image, storage): --connect /
+// --storage-path > FOUNDRY_* > ~/.config/foundry/config.yaml > defaults.
+TEST(Cli, ConfigFileEnvironmentAndFlagsLayerForEveryGroup) {
+  TempDir home;
+  std::filesystem::create_directories(home.path / ".config/foundry");
+  home.file(".config/foundry/config.yaml", "uri: " + kNode + "\nimage_pool: scratch\nvm_pool: empty\n");
+  auto with = [&](std::vector<std::string> args, std::vector<std::string> env) {
+    args.insert(args.begin(), kBinary);
+    RunOptions o;
+    o.timeout = std::chrono::seconds(60);
+    o.extra_env = {"HOME=" + home.path.string(), "XDG_CONFIG_HOME=", "FOUNDRY_CONFIG=", "FOUNDRY_URI=",
+                   "FOUNDRY_IMAGE_POOL=", "FOUNDRY_VM_POOL=", "FOUNDRY_STORAGE_PATH="};
+    o.extra_env.insert(o.extra_env.end(), env.begin(), env.end());
+    auto r = run(args, o);
+    EXPECT_TRUE(r);
+    return r ? *r : RunResult{};
+  };
+  auto defaults_of = [&](const RunResult& r) {
+    std::vector<std::string> names;
+    for (const auto& p : json_of(r))
+      if (p["default"] == true) names.push_back(p["name"]);
+    return names;
+  };
+
+  // The user file alone: its URI and its pool names, in every group.
+  auto pools = with({"-o", "json", "pool", "list"}, {});
+  ASSERT_EQ(pools.exit_code, 0) << pools.err;
+  EXPECT_EQ(defaults_of(pools), (std::vector<std::string>{"empty", "foundry-images", "foundry-vms", "scratch"}));
+  auto images = with({"-o", "json", "image", "list"}, {});
+  ASSERT_EQ(images.exit_code, 0) << images.err;
+  ASSERT_EQ(json_of(images).size(), 1u) << images.out;
+  EXPECT_EQ(json_of(images)[0]["name"], "leftover.qcow2");
+  auto status = with({"-o", "json", "storage", "status"}, {});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto vms = with({"-o", "json", "vm", "list", "--all"}, {});
+  ASSERT_EQ(vms.exit_code, 0) << vms.err;
+  EXPECT_TRUE(json_of(vms).is_array()) << vms.out;
+  auto destroy = with({"vm", "destroy", "nope"}, {});
+  EXPECT_EQ(destroy.exit_code, 4) << destroy.err;
+  EXPECT_NE(destroy.err.find("no volumes in pool empty"), std::string::npos) << destroy.err;
+
+  // The environment beats the file.
+  auto env_images = with({"-o", "json", "image", "list"}, {"FOUNDRY_IMAGE_POOL=foundry-images"});
+  ASSERT_EQ(env_images.exit_code, 0) << env_images.err;
+  EXPECT_EQ(json_of(env_images)[0]["name"], "debian-12.qcow2");
+  auto env_uri = with({"pool", "list"}, {"FOUNDRY_URI=qemu+unix:///system?socket=/nonexistent/sock"});
+  EXPECT_EQ(env_uri.exit_code, 3) << env_uri.err;
+
+  // A flag beats the environment.
+  auto flag_uri = with({"--connect", kNode, "-o", "json", "pool", "list"},
+                       {"FOUNDRY_URI=qemu+unix:///system?socket=/nonexistent/sock"});
+  EXPECT_EQ(flag_uri.exit_code, 0) << flag_uri.err;
+  auto flag_pool = with({"-o", "json", "vm", "destroy", "nope", "--pool", "scratch"}, {"FOUNDRY_VM_POOL=empty"});
+  EXPECT_NE(flag_pool.err.find("no volumes in pool scratch"), std::string::npos) << flag_pool.err;
+
+  // A broken value in any layer is a configuration error (exit 1) naming it.
+  auto bad_env = with({"pool", "list"}, {"FOUNDRY_STORAGE_PATH=relative"});
+  EXPECT_EQ(bad_env.exit_code, 1) << bad_env.err;
+  EXPECT_NE(bad_env.err.find("FOUNDRY_STORAGE_PATH"), std::string::npos) << bad_env.err;
+  auto bad_flag = with({"--storage-path", "relative", "image", "list"}, {});
+  EXPECT_EQ(bad_flag.exit_code, 1) << bad_flag.err;
+  home.file(".config/foundry/config.yaml", "uri: " + kNode + "\nstorage_path: 42 relative\n");
+  auto bad_file = with({"storage", "status"}, {});
+  EXPECT_EQ(bad_file.exit_code, 1) << bad_file.err;
+  EXPECT_NE(bad_file.err.find(".config/foundry/config.yaml"), std::string::npos) << bad_file.err;
+}
+
 TEST(Cli, UsageErrorsExit1AndHelpHasExamples) {
   EXPECT_EQ(foundry({"pool"}).exit_code, 1);
   EXPECT_EQ(foundry({"pool", "info"}).exit_code, 1);

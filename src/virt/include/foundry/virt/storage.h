@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "foundry/common/error.h"
+#include "foundry/config/foundry_config.h"
 #include "foundry/virt/libvirt.h"
 #include "foundry/virt/types.h"
 
@@ -29,8 +30,12 @@ namespace foundry::virt {
 // ---------------------------------------------------------------- configuration
 
 // Where the default pools live. Layering (flag > environment > config file >
-// these defaults) is done by the caller; see the CLI's storage_config().
+// these defaults) is config::resolve_config's; from() takes its result.
 struct StorageConfig {
+  static StorageConfig from(const config::FoundryConfig& site) {
+    return StorageConfig{site.image_pool, site.vm_pool, site.storage_path};
+  }
+
   static constexpr const char* kDefaultImagePool = "foundry-images";
   static constexpr const char* kDefaultVmPool = "foundry-vms";
   static constexpr const char* kDefaultBasePath = "/var/lib/libvirt/images/foundry";
