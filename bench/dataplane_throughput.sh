@@ -1,125 +1,249 @@
 #!/bin/bash
-# TCP throughput between two containers on two "hosts" (network namespaces
-# this script creates), once through Foundry's VTEP (foundry-agent + XDP
-# forwarder on each host) and once through a Linux bridge + kernel vxlan
-# device on each host, in one run; prints both and the ratio.
+# Throughput between two containers on two "hosts" (network namespaces this
+# script creates), through Foundry's VTEP (foundry-agent + XDP forwarder on
+# each host) and through a Linux bridge + kernel vxlan device on each host,
+# in one run. Both topologies exist side by side; each round measures both
+# paths back to back, so machine load hits them alike.
 #
 #   cA 192.0.2.1 -- [host A] == underlay 198.51.100.1 <-> .2 == [host B] -- cB 192.0.2.2
-#   VNI 100, container MTU 1450, static FDB and ARP (no BUM dependency).
+#   one more container per host (cA2 .3, cB2 .4), all VNI 100, container MTU 1450,
+#   static FDB and ARP for the measured pair (no BUM dependency).
 #
-# Usage (root): bench/dataplane_throughput.sh [BUILD_DIR] [SECONDS]
+# Measures, per round and path:
+#   tcp   iperf3 TCP cA -> cB, Mbit/s the receiver got (timeout-guarded)
+#   small 60-byte frames (64 on the wire with FCS), UDP cA -> cB, sent by
+#         trafgen (netsniff-ng) on cA's eth0; the rate is what arrives in cB:
+#         the rx_packets counter of cB's eth0 over a steady window.
+# and prints each round, the medians and the ratios foundry/kernel.
+#
+# Usage (root): bench/dataplane_throughput.sh [BUILD_DIR] [SECONDS] [ROUNDS]
 #   BUILD_DIR holds src/agent/foundry-agent and src/cli/foundry (default: build)
-# Everything it creates (namespaces, agents, sockets) is removed on exit,
-# also on failure or Ctrl-C. Only 192.0.2.0/24 and 198.51.100.0/24 are used.
+#   SECONDS per measurement (default 10), ROUNDS (default 3)
+# Environment: FDTP_XDP_MODE=native|generic|auto for Foundry's ports (default native),
+#   FDTP_GEN_CPUS: trafgen sender processes (default 1).
+# Everything it creates (namespaces, agents, generators) is removed on exit,
+# also on failure or Ctrl-C. Only 192.0.2.0/24 and 198.51.100.0/24 are used,
+# only inside the script's namespaces; host sysctls and IRQs are not touched.
 set -euo pipefail
 
 BUILD=${1:-build}
 SECS=${2:-10}
+ROUNDS=${3:-3}
+MODE=${FDTP_XDP_MODE:-native}
+GEN_CPUS=${FDTP_GEN_CPUS:-1}
+[ "$(id -u)" = 0 ] || { echo "dataplane_throughput: skipped: needs root" >&2; exit 0; }
+for tool in iperf3 trafgen ip timeout awk; do
+  command -v $tool >/dev/null || { echo "dataplane_throughput: needs $tool (apt-get install iperf3 netsniff-ng iproute2)" >&2; exit 1; }
+done
 AGENT=$(realpath "$BUILD/src/agent/foundry-agent")
 CLI=$(realpath "$BUILD/src/cli/foundry")
-[ "$(id -u)" = 0 ] || { echo "dataplane_throughput: skipped: needs root" >&2; exit 0; }
-command -v iperf3 >/dev/null || { echo "dataplane_throughput: needs iperf3 (apt-get install iperf3)" >&2; exit 1; }
+[ -x "$AGENT" ] && [ -x "$CLI" ] || { echo "dataplane_throughput: build foundry-agent and foundry first ($BUILD)" >&2; exit 1; }
 
 P=fdtp$$
-TMP=$(mktemp -d /tmp/foundry-tput.XXXXXX)
+NSS=()
 PIDS=()
+TMP=$(mktemp -d /tmp/foundry-tput.XXXXXX)
 cleanup() {
   set +e
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  for ns in ha hb ca cb; do ip netns del "$P-$ns" 2>/dev/null; done
+  local pid ns
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  # Anything still running in our namespaces was started by this script.
+  for ns in "${NSS[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+  done
+  for ns in "${NSS[@]}"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 MAC_A=02:00:c0:00:02:01
 MAC_B=02:00:c0:00:02:02
+MAC_A2=02:00:c0:00:02:03
+MAC_B2=02:00:c0:00:02:04
 
-# Namespaces, the underlay and the two containers' veths (host ends pa/pb).
+mkns() { ip netns add "$1"; NSS+=("$1"); ip -n "$1" link set lo up; }
+
+# Namespaces for one path (prefix $1): hosts ha hb, containers ca ca2 on A,
+# cb cb2 on B, host-side ports pa pa2 / pb pb2, underlay ua <-> ub.
 topology() {
-  for ns in ha hb ca cb; do ip netns add "$P-$ns"; ip -n "$P-$ns" link set lo up; done
-  ip link add ua netns "$P-ha" type veth peer name ub netns "$P-hb"
-  ip -n "$P-ha" addr add 198.51.100.1/24 dev ua; ip -n "$P-ha" link set ua up
-  ip -n "$P-hb" addr add 198.51.100.2/24 dev ub; ip -n "$P-hb" link set ub up
-  ip link add pa netns "$P-ha" type veth peer name eth0 netns "$P-ca"
-  ip link add pb netns "$P-hb" type veth peer name eth0 netns "$P-cb"
-  ip -n "$P-ca" link set eth0 address $MAC_A mtu 1450 up
-  ip -n "$P-cb" link set eth0 address $MAC_B mtu 1450 up
-  ip -n "$P-ca" addr add 192.0.2.1/24 dev eth0
-  ip -n "$P-cb" addr add 192.0.2.2/24 dev eth0
-  ip -n "$P-ca" neigh add 192.0.2.2 lladdr $MAC_B dev eth0 nud permanent
-  ip -n "$P-cb" neigh add 192.0.2.1 lladdr $MAC_A dev eth0 nud permanent
-  ip -n "$P-ha" link set pa mtu 1450 up
-  ip -n "$P-hb" link set pb mtu 1450 up
+  local x=$1 ns
+  for ns in ha hb ca ca2 cb cb2; do mkns "$P-$x$ns"; done
+  ip link add ua netns "$P-${x}ha" type veth peer name ub netns "$P-${x}hb"
+  ip -n "$P-${x}ha" addr add 198.51.100.1/24 dev ua; ip -n "$P-${x}ha" link set ua up
+  ip -n "$P-${x}hb" addr add 198.51.100.2/24 dev ub; ip -n "$P-${x}hb" link set ub up
+  container "$x" ha pa ca $MAC_A 192.0.2.1
+  container "$x" ha pa2 ca2 $MAC_A2 192.0.2.3
+  container "$x" hb pb cb $MAC_B 192.0.2.2
+  container "$x" hb pb2 cb2 $MAC_B2 192.0.2.4
+  ip -n "$P-${x}ca" neigh add 192.0.2.2 lladdr $MAC_B dev eth0 nud permanent
+  ip -n "$P-${x}cb" neigh add 192.0.2.1 lladdr $MAC_A dev eth0 nud permanent
 }
 
-teardown() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  PIDS=()
-  for ns in ha hb ca cb; do ip netns del "$P-$ns" 2>/dev/null || true; done
+container() {  # prefix host port container mac ip
+  local x=$1 h=$2 port=$3 c=$4
+  ip link add "$port" netns "$P-$x$h" type veth peer name eth0 netns "$P-$x$c"
+  ip -n "$P-$x$c" link set eth0 address "$5" mtu 1450 up
+  ip -n "$P-$x$c" addr add "$6/24" dev eth0
+  ip -n "$P-$x$h" link set "$port" mtu 1450 up
 }
 
-# Mbit/s received, iperf3 TCP from cA to cB.
-measure() {
-  ip netns exec "$P-cb" iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
-  local srv=$!
-  sleep 0.5
-  ip netns exec "$P-ca" ping -c 2 -W 1 192.0.2.2 >/dev/null || { echo "no connectivity ($1)" >&2; kill $srv; return 1; }
-  ip netns exec "$P-ca" iperf3 -c 192.0.2.2 -t "$SECS" -J >"$TMP/$1.json"
-  wait $srv || true
-  python3 -c 'import json,sys; print("%.0f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e6))' "$TMP/$1.json"
-}
-
-start_agent() {  # host-ns-suffix socket
-  # ip netns exec gives the agent a private mount namespace without
-  # /sys/fs/bpf; the agent mounts its own bpffs there, so the host's is not touched.
-  ip netns exec "$P-$1" "$AGENT" --listen "unix:$2" >"$TMP/agent-$1.log" 2>&1 &
+start_agent() {  # host-ns socket
+  # ip netns exec gives the agent a private mount namespace; the agent
+  # mounts its own bpffs there, so the host's /sys/fs/bpf is not touched.
+  ip netns exec "$1" "$AGENT" --listen "unix:$2" >"$TMP/agent-${1##*-}.log" 2>&1 &
   PIDS+=($!)
+  local _
   for _ in $(seq 50); do [ -S "$2" ] && return 0; sleep 0.1; done
-  echo "foundry-agent in $1 did not start:" >&2; cat "$TMP/agent-$1.log" >&2; return 1
+  echo "foundry-agent in $1 did not start:" >&2; cat "$TMP/agent-${1##*-}.log" >&2; return 1
 }
 
-foundry_run() {
-  topology
-  start_agent ha "$TMP/a.sock"
-  start_agent hb "$TMP/b.sock"
-  "$CLI" net --agent "unix:$TMP/a.sock" vtep --uplink ua --address 198.51.100.1 >/dev/null
-  "$CLI" net --agent "unix:$TMP/b.sock" vtep --uplink ub --address 198.51.100.2 >/dev/null
-  "$CLI" net --agent "unix:$TMP/a.sock" attach pa --vni 100 --peer-netns "$P-ca" --peer-if eth0 >/dev/null
-  "$CLI" net --agent "unix:$TMP/b.sock" attach pb --vni 100 --peer-netns "$P-cb" --peer-if eth0 >/dev/null
-  # Underlay next hops: the outer Ethernet header of encapsulated frames.
-  local mac_ua mac_ub
-  mac_ua=$(ip -n "$P-ha" -br link show ua | awk '{print $3}')
-  mac_ub=$(ip -n "$P-hb" -br link show ub | awk '{print $3}')
-  "$CLI" net --agent "unix:$TMP/a.sock" neighbor 198.51.100.2 --dev ua --mac "$mac_ub" >/dev/null
-  "$CLI" net --agent "unix:$TMP/b.sock" neighbor 198.51.100.1 --dev ub --mac "$mac_ua" >/dev/null
-  "$CLI" net --agent "unix:$TMP/a.sock" fdb add 100 $MAC_B --vtep 198.51.100.2 >/dev/null
-  "$CLI" net --agent "unix:$TMP/b.sock" fdb add 100 $MAC_A --vtep 198.51.100.1 >/dev/null
-  measure foundry || { teardown; return 1; }
-  "$CLI" net --agent "unix:$TMP/a.sock" stats >"$TMP/stats-a.txt" 2>&1 || true
-  teardown
+setup_foundry() {
+  topology f
+  local A="unix:$TMP/a.sock" B="unix:$TMP/b.sock" mac_ua mac_ub
+  start_agent "$P-fha" "$TMP/a.sock"
+  start_agent "$P-fhb" "$TMP/b.sock"
+  "$CLI" net --agent "$A" vtep --uplink ua --address 198.51.100.1 --mode "$MODE" >/dev/null
+  "$CLI" net --agent "$B" vtep --uplink ub --address 198.51.100.2 --mode "$MODE" >/dev/null
+  "$CLI" net --agent "$A" attach pa --vni 100 --peer-netns "$P-fca" --peer-if eth0 --mode "$MODE" >/dev/null
+  "$CLI" net --agent "$A" attach pa2 --vni 100 --peer-netns "$P-fca2" --peer-if eth0 --mode "$MODE" >/dev/null
+  "$CLI" net --agent "$B" attach pb --vni 100 --peer-netns "$P-fcb" --peer-if eth0 --mode "$MODE" >/dev/null
+  "$CLI" net --agent "$B" attach pb2 --vni 100 --peer-netns "$P-fcb2" --peer-if eth0 --mode "$MODE" >/dev/null
+  # Underlay next hops (outer Ethernet of encapsulated frames), static FDB
+  # for the measured pair, head-end replication for the rest.
+  mac_ua=$(ip -n "$P-fha" -br link show ua | awk '{print $3}')
+  mac_ub=$(ip -n "$P-fhb" -br link show ub | awk '{print $3}')
+  "$CLI" net --agent "$A" neighbor 198.51.100.2 --dev ua --mac "$mac_ub" >/dev/null
+  "$CLI" net --agent "$B" neighbor 198.51.100.1 --dev ub --mac "$mac_ua" >/dev/null
+  "$CLI" net --agent "$A" fdb add 100 $MAC_B --vtep 198.51.100.2 >/dev/null
+  "$CLI" net --agent "$B" fdb add 100 $MAC_A --vtep 198.51.100.1 >/dev/null
+  "$CLI" net --agent "$A" fdb add 100 $MAC_A --dev pa >/dev/null
+  "$CLI" net --agent "$B" fdb add 100 $MAC_B --dev pb >/dev/null
+  "$CLI" net --agent "$A" flood add 100 198.51.100.2 >/dev/null
+  "$CLI" net --agent "$B" flood add 100 198.51.100.1 >/dev/null
 }
 
-kernel_run() {
-  topology
-  local h peer local_ip remote_ip port
+setup_kernel() {
+  topology k
+  local h local_ip remote_ip
   for h in a b; do
-    if [ $h = a ]; then local_ip=198.51.100.1; remote_ip=198.51.100.2; port=pa; else local_ip=198.51.100.2; remote_ip=198.51.100.1; port=pb; fi
-    ip -n "$P-h$h" link add br0 type bridge
-    ip -n "$P-h$h" link add vx100 type vxlan id 100 local $local_ip remote $remote_ip dstport 4789 dev "u$h"
-    ip -n "$P-h$h" link set vx100 mtu 1450 master br0 up
-    ip -n "$P-h$h" link set $port master br0
-    ip -n "$P-h$h" link set br0 up
+    if [ $h = a ]; then local_ip=198.51.100.1; remote_ip=198.51.100.2; else local_ip=198.51.100.2; remote_ip=198.51.100.1; fi
+    ip -n "$P-kh$h" link add br0 type bridge
+    ip -n "$P-kh$h" link add vx100 type vxlan id 100 local $local_ip remote $remote_ip dstport 4789 dev "u$h"
+    ip -n "$P-kh$h" link set vx100 mtu 1450 master br0 up
+    ip -n "$P-kh$h" link set "p$h" master br0
+    ip -n "$P-kh$h" link set "p${h}2" master br0
+    ip -n "$P-kh$h" link set br0 up
   done
-  measure kernel || { teardown; return 1; }
-  teardown
+  # The bridges' own FDB, as static as Foundry's: the measured pair is never flooded.
+  ip netns exec "$P-kha" bridge fdb add $MAC_B dev vx100 master static
+  ip netns exec "$P-kha" bridge fdb add $MAC_B dev vx100 dst 198.51.100.2 self permanent
+  ip netns exec "$P-kha" bridge fdb add $MAC_A dev pa master static
+  ip netns exec "$P-khb" bridge fdb add $MAC_A dev vx100 master static
+  ip netns exec "$P-khb" bridge fdb add $MAC_A dev vx100 dst 198.51.100.1 self permanent
+  ip netns exec "$P-khb" bridge fdb add $MAC_B dev pb master static
 }
 
-echo "TCP, iperf3 -t $SECS, cA -> cB across two hosts, VNI 100, MTU 1450"
-# Each run tears its namespaces and agents down itself (the EXIT trap of this
-# shell does not reach into the $(...) subshells); the trap is the backstop.
-F=$(foundry_run) || F=
-echo "foundry (XDP VTEP):            $F Mbit/s"
-K=$(kernel_run) || K=
-echo "kernel (bridge + vxlan):       $K Mbit/s"
-[ -n "$F" ] && [ -n "$K" ] || { echo "a run failed; see above" >&2; exit 1; }
-python3 -c "import sys; print('ratio foundry/kernel:          %.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$F" "$K"
+check_path() {  # prefix
+  local x=$1
+  ip netns exec "$P-${x}ca" ping -c 3 -i 0.2 -W 1 192.0.2.2 >/dev/null &&
+    ip netns exec "$P-${x}ca2" ping -c 2 -i 0.2 -W 1 192.0.2.4 >/dev/null || {
+    echo "dataplane_throughput: no connectivity through the $x path" >&2
+    if [ "$x" = f ]; then
+      "$CLI" net --agent "unix:$TMP/a.sock" stats >&2 || true
+      "$CLI" net --agent "unix:$TMP/b.sock" stats >&2 || true
+      "$CLI" net --agent "unix:$TMP/a.sock" fdb list >&2 || true
+    fi
+    return 1; }
+}
+
+# Mbit/s the receiver got, iperf3 TCP from cA to cB, into RESULT. The
+# measurements run in this shell, not in $(...), so that every process they
+# start is in PIDS for the EXIT trap.
+tcp_run() {  # prefix
+  local x=$1 out="$TMP/tcp-$1.txt"
+  timeout $((SECS + 20)) ip netns exec "$P-${x}cb" iperf3 -s -1 -B 192.0.2.2 >/dev/null 2>&1 &
+  local srv=$!
+  PIDS+=($srv)
+  local _
+  for _ in $(seq 50); do ip netns exec "$P-${x}cb" ss -Htln 'sport = :5201' | grep -q . && break; sleep 0.1; done
+  if ! timeout $((SECS + 15)) ip netns exec "$P-${x}ca" iperf3 -c 192.0.2.2 -t "$SECS" -f m >"$out" 2>&1; then
+    echo "dataplane_throughput: iperf3 through the $x path failed:" >&2; cat "$out" >&2
+    kill $srv 2>/dev/null || true; return 1
+  fi
+  wait $srv 2>/dev/null || true
+  RESULT=$(awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec") v = $i } END { if (v == "") exit 1; printf "%.0f\n", v }' "$out")
+}
+
+rx_packets() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/rx_packets; }
+tx_packets() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets; }
+now() { date +%s.%N; }
+
+# Frames per second that arrive in cB while trafgen in cA sends 60-byte UDP
+# frames to it as fast as it can: RESULT="arrived_pps sent_pps".
+small_run() {  # prefix
+  local x=$1 cfg="$TMP/small.cfg"
+  # Ethernet, IPv4 (checksum by trafgen), UDP 9 (discard) with zero
+  # checksum, 18 bytes payload: 60 bytes, 64 with the FCS.
+  cat >"$cfg" <<EOF
+{
+  eth(da=$MAC_B, sa=$MAC_A, type=0x0800),
+  ipv4(saddr=192.0.2.1, daddr=192.0.2.2, ttl=64, df),
+  udp(sport=40000, dport=9, csum=0),
+  fill(0x00, 18)
+}
+EOF
+  # trafgen forks its senders: in a process group of their own (setsid
+  # execs in place, so $! is the group) they stop together with SIGTERM
+  # (SIGINT is ignored by background jobs of a script). --no-sock-mem and
+  # --notouch-irq: leave the host's sysctls and IRQ affinities alone.
+  setsid ip netns exec "$P-${x}ca" trafgen --dev eth0 --conf "$cfg" --cpus "$GEN_CPUS" --no-sock-mem --notouch-irq \
+    --no-cpu-stats >"$TMP/trafgen-$x.log" 2>&1 &
+  local gen=$!
+  PIDS+=($gen)
+  sleep 1 # warm-up: rings, caches, the receiver's first ICMP errors
+  kill -0 $gen 2>/dev/null || { echo "dataplane_throughput: trafgen failed:" >&2; cat "$TMP/trafgen-$x.log" >&2; return 1; }
+  local r0 s0 t0 r1 s1 t1
+  r0=$(rx_packets "$P-${x}cb"); s0=$(tx_packets "$P-${x}ca"); t0=$(now)
+  sleep "$SECS"
+  r1=$(rx_packets "$P-${x}cb"); s1=$(tx_packets "$P-${x}ca"); t1=$(now)
+  kill -TERM -- -$gen 2>/dev/null || true
+  wait $gen 2>/dev/null || true
+  RESULT=$(awk -v r=$((r1 - r0)) -v s=$((s1 - s0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f %.0f\n", r / (t1 - t0), s / (t1 - t0) }')
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "dataplane_throughput: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "two hosts, VNI 100, container MTU 1450, $SECS s per measurement, $ROUNDS rounds; Foundry XDP mode: $MODE"
+setup_foundry
+setup_kernel
+check_path f
+check_path k
+
+printf '%-6s %12s %12s %16s %16s %16s %16s\n' round tcp_foundry tcp_kernel small_foundry small_kernel sent_foundry sent_kernel
+printf '%-6s %12s %12s %16s %16s %16s %16s\n' "" Mbit/s Mbit/s "arrived pps" "arrived pps" pps pps
+for r in $(seq "$ROUNDS"); do
+  tcp_run f; tf=$RESULT
+  tcp_run k; tk=$RESULT
+  small_run f; read -r sf gf <<<"$RESULT"
+  small_run k; read -r sk gk <<<"$RESULT"
+  printf '%-6s %12s %12s %16s %16s %16s %16s\n' "$r" "$tf" "$tk" "$sf" "$sk" "$gf" "$gk"
+  echo "$tf $tk $sf $sk" >>"$TMP/rounds"
+done
+
+TF=$(awk '{print $1}' "$TMP/rounds" | median)
+TK=$(awk '{print $2}' "$TMP/rounds" | median)
+SF=$(awk '{print $3}' "$TMP/rounds" | median)
+SK=$(awk '{print $4}' "$TMP/rounds" | median)
+printf '%-6s %12s %12s %16s %16s\n' median "$TF" "$TK" "$SF" "$SK"
+awk -v tf="$TF" -v tk="$TK" -v sf="$SF" -v sk="$SK" 'BEGIN {
+  printf "ratio foundry/kernel: TCP %.2f (goal >= 1), small packets %.2f (goal >= 2)\n", tf / tk, sf / sk }'
+
+# Where Foundry's frames went on host A (encapsulated) and B (decapsulated):
+# every drop reason would show here.
+echo "foundry host A counters (nonzero):"
+"$CLI" net --agent "unix:$TMP/a.sock" stats | sed 's/^/  /'
+echo "foundry host B counters (nonzero):"
+"$CLI" net --agent "unix:$TMP/b.sock" stats | sed 's/^/  /'

@@ -4,7 +4,9 @@
 // --container-id ID`.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli.h"
@@ -32,8 +34,9 @@ ContainerArgs& args() {
   return a;
 }
 
-Result<json> rpc(const std::string& method, const json& params) {
-  return daemon::call(daemon::socket_path(args().socket), method, params);
+Result<json> rpc(const std::string& method, const json& params,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+  return daemon::call(daemon::socket_path(args().socket), method, params, timeout);
 }
 
 std::string str(const json& j, const char* key) {
@@ -124,6 +127,51 @@ Status do_logs(const Globals& g) {
   return ok();
 }
 
+struct ExecArgs {
+  std::vector<std::string> env;
+  std::string cwd;
+  std::string user;
+  bool interactive = false;
+  std::vector<std::string> command;
+};
+
+ExecArgs& exec_args() {
+  static ExecArgs e;
+  return e;
+}
+
+// The process' stdout and stderr become ours, and its exit code our exit
+// code (as with `docker exec`): scripts can test it.
+Status do_exec_with(const ExecArgs& e, const Globals& g) {
+  json p = {{"id", args().id}, {"args", e.command}};
+  if (!e.env.empty()) p["env"] = e.env;
+  if (!e.cwd.empty()) p["cwd"] = e.cwd;
+  if (!e.user.empty()) p["user"] = e.user;
+  if (e.interactive) {
+    std::string in;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) in.append(buf, n);
+    p["stdin"] = in;
+  }
+  // The command runs as long as it runs; the daemon answers when it ends.
+  json r = FOUNDRY_TRY(rpc("exec", p, std::chrono::hours(24 * 365)));
+  if (g.output == OutputFormat::Json) {
+    std::printf("%s\n", r.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+  } else {
+    const std::string out = r.value("stdout", ""), err = r.value("stderr", "");
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fwrite(err.data(), 1, err.size(), stderr);
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  int code = r.value("exitCode", 0);
+  if (code != 0) std::exit(code);
+  return ok();
+}
+
+Status do_exec(const Globals& g) { return do_exec_with(exec_args(), g); }
+
 void add_socket(CLI::App* c) {
   c->add_option("--socket", args().socket, "foundryd's socket (default: $FOUNDRY_SOCKET or /run/foundry/foundryd.sock)");
 }
@@ -140,6 +188,7 @@ Examples:
   foundry container create --bundle /srv/bundles/web web
   foundry container start web
   foundry container logs web
+  foundry container exec web -- ps
   foundry -o json container list)");
   add_socket(c);
   auto& a = args();
@@ -177,14 +226,15 @@ Examples:
   logs->add_option("--tail", a.tail, "Only the last N lines");
   set_action(logs, [&g] { return do_logs(g); });
 
-  auto* exec = c->add_subcommand("exec", "Run a command in a container (not implemented yet)");
-  static std::vector<std::string> exec_args;
+  auto* exec = c->add_subcommand("exec", "Run a command in a running container; its output and exit code are yours");
+  ExecArgs& ea = exec_args();
+  exec->add_option("-e,--env", ea.env, "Set an environment variable (KEY=value; repeatable)")->allow_extra_args(false);
+  exec->add_option("-w,--cwd", ea.cwd, "Working directory inside the container");
+  exec->add_option("-u,--user", ea.user, "uid[:gid] to run as");
+  exec->add_flag("-i,--interactive", ea.interactive, "Send this command's stdin to the process (read to its end first)");
   exec->add_option("ID", a.id, "Container id")->required();
-  exec->add_option("COMMAND", exec_args, "Command");
-  set_action(exec, []() -> Status {
-    FOUNDRY_TRY(rpc("exec", {{"id", args().id}, {"args", exec_args}}));
-    return ok();
-  });
+  exec->add_option("COMMAND", ea.command, "The program and its arguments (put -- before them)")->required();
+  set_action(exec, [&g] { return do_exec(g); });
 
   // The seed's spelling (`foundry create --bundle-path P --container-id ID`
   // needs the VM group's top-level `create` to dispatch on its flags).

@@ -182,6 +182,39 @@ void register_net(CLI::App& app, Globals& g) {
     });
   }
 
+  // foundry net flood add|del VNI VTEP [--port P]: remote VTEPs that get the
+  // VNI's broadcast, multicast and unknown unicast (head-end replication).
+  {
+    auto* flood = net->add_subcommand("flood", "Remote VTEPs that receive a VNI's BUM traffic (head-end replication)");
+    flood->require_subcommand(1);
+    for (bool adding : {true, false}) {
+      auto* cmd = flood->add_subcommand(adding ? "add" : "del",
+                                        adding ? "Replicate the VNI's BUM frames to a remote VTEP" : "Stop replicating to it");
+      auto vni = std::make_shared<uint32_t>(0);
+      auto vtep = std::make_shared<std::string>();
+      auto port = std::make_shared<uint32_t>(0);
+      cmd->add_option("vni", *vni, "VNI")->required();
+      cmd->add_option("vtep", *vtep, "Remote VTEP IPv4 address")->required();
+      if (adding) cmd->add_option("--port", *port, "VXLAN UDP port (default: the local VTEP's)");
+      set_action(cmd, [=]() -> Status {
+        pb::FloodVtepRequest req;
+        req.set_vni(*vni);
+        req.set_vtep(*vtep);
+        req.set_udp_port(*port);
+        AgentClient c = AgentClient::connect(agent_address(*opts));
+        if (adding) {
+          FOUNDRY_TRY(c.call(&pb::Agent::Stub::AddFloodVtep, req, fmt::format("add flood VTEP {} to VNI {}", *vtep, *vni)));
+          std::printf("✓ BUM frames of VNI %u are replicated to %s\n", *vni, vtep->c_str());
+        } else {
+          FOUNDRY_TRY(
+              c.call(&pb::Agent::Stub::DeleteFloodVtep, req, fmt::format("delete flood VTEP {} from VNI {}", *vtep, *vni)));
+          std::printf("✓ BUM frames of VNI %u are no longer replicated to %s\n", *vni, vtep->c_str());
+        }
+        return ok();
+      });
+    }
+  }
+
   // foundry net fdb add|del|list
   {
     auto* fdb = net->add_subcommand("fdb", "Forwarding database: {VNI, MAC} -> local interface or remote VTEP");

@@ -11,7 +11,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <algorithm>
 #include <mutex>
+#include <set>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -107,6 +109,32 @@ int report(const Error& e) {
 }
 
 int run_status(const Status& st) { return st ? 0 : report(st.error()); }
+
+// runc stops reading options at `exec`'s first positional argument (the
+// id): in `exec ID sh -c x` the -c is the command's. CLI11 would take it
+// as exec's --cap, so a `--` goes in after the id unless one is there.
+std::vector<std::string> separate_exec_command(int argc, char** argv) {
+  static const std::set<std::string> global_values = {"--root", "--log", "--log-format", "--rootless", "--criu"};
+  static const std::set<std::string> exec_values = {
+      "-p", "--process", "-e", "--env", "--cwd", "-u", "--user", "-g", "--additional-gids", "-c", "--cap",
+      "--console-socket", "--pid-file", "--preserve-fds", "--process-label", "--apparmor", "--cgroup"};
+  std::vector<std::string> args(argv, argv + argc);
+  size_t i = 1;
+  auto skip_options = [&](const std::set<std::string>& with_value) {
+    while (i < args.size() && args[i].size() > 1 && args[i][0] == '-' && args[i] != "--") {
+      bool takes = with_value.count(args[i]) > 0;
+      i += takes ? 2 : 1;
+    }
+  };
+  skip_options(global_values);
+  if (i >= args.size() || args[i] != "exec") return args;
+  ++i;
+  skip_options(exec_values);
+  if (i >= args.size() || args[i] == "--") return args;  // no id yet, or already separated
+  size_t after_id = i + 1;
+  if (after_id < args.size() && args[after_id] != "--") args.insert(args.begin() + static_cast<long>(after_id), "--");
+  return args;
+}
 
 }  // namespace
 
@@ -204,6 +232,60 @@ int main(int argc, char** argv) {
   del->add_flag("-f,--force", force, "Kill a running container first");
   del->callback([&] { action = [&] { return run_status(fc::Runtime(g.root).remove(id, force)); }; });
 
+  // exec: runc's options; the command follows the id (after `--` when it
+  // has options of its own).
+  auto* exec = app.add_subcommand("exec", "Run a process inside a created or running container");
+  fc::ExecChanges changes;
+  std::vector<std::string> exec_cmd;
+  std::string process_file, exec_console, exec_pid_file;
+  bool exec_detach = false;
+  int exec_preserve = 0;
+  std::vector<std::string> ignored;
+  exec->add_option("-p,--process", process_file, "process.json with the whole process (replaces the other options)");
+  exec->add_option("-e,--env", changes.env, "Set an environment variable (KEY=value; repeatable)")->allow_extra_args(false);
+  exec->add_option("--cwd", changes.cwd, "Working directory inside the container");
+  exec->add_option("-u,--user", changes.user, "uid[:gid] to run as");
+  exec->add_option("-g,--additional-gids", changes.additional_gids, "Additional gids (repeatable)")->allow_extra_args(false);
+  exec->add_option("-c,--cap", changes.caps, "Add a capability (repeatable)")->allow_extra_args(false);
+  exec->add_flag("--no-new-privs", changes.no_new_privileges, "Set no_new_privs for the process");
+  exec->add_flag("-t,--tty", changes.tty, "Allocate a pty (its master goes to --console-socket)");
+  exec->add_option("--console-socket", exec_console, "AF_UNIX socket that receives the pty master");
+  exec->add_option("--pid-file", exec_pid_file, "Write the process' pid to this file");
+  exec->add_flag("-d,--detach", exec_detach, "Return once the process runs");
+  exec->add_option("--preserve-fds", exec_preserve, "Pass this many extra fds (from 3) to the process");
+  exec->add_option("--process-label,--apparmor,--cgroup", ignored, "Accepted for runc compatibility")->group("");
+  bool ignore_paused = false;
+  exec->add_flag("--ignore-paused", ignore_paused, "Accepted for runc compatibility")->group("");
+  exec->add_option("id", id, "Container id")->required();
+  exec->add_option("command", exec_cmd, "The program and its arguments (unless --process)");
+  exec->callback([&] {
+    action = [&] {
+      fc::Runtime rt(g.root);
+      fc::ExecOptions o;
+      o.id = id;
+      o.console_socket = exec_console;
+      o.pid_file = exec_pid_file;
+      o.preserve_fds = exec_preserve;
+      if (!process_file.empty()) {
+        auto text = foundry::read_file(process_file);
+        if (!text) return report(std::move(text).error().wrap("read --process"));
+        auto p = fc::parse_process_spec(*text, process_file);
+        if (!p) return report(p.error());
+        o.process = std::move(*p);
+      } else {
+        changes.args = exec_cmd;
+        auto base = rt.container_process(id);
+        if (!base) return report(base.error());
+        auto p = fc::exec_process(*base, changes);
+        if (!p) return report(p.error());
+        o.process = std::move(*p);
+      }
+      auto r = rt.exec_wait(o, exec_detach);
+      if (!r) return report(r.error());
+      return r->exit_code;
+    };
+  });
+
   auto* list = app.add_subcommand("list", "List containers");
   std::string format = "table";
   bool quiet = false;
@@ -257,7 +339,10 @@ int main(int argc, char** argv) {
   });
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = separate_exec_command(argc, argv);
+    std::reverse(args.begin(), args.end());
+    args.pop_back();  // the program name
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;

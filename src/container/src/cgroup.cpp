@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -529,27 +531,31 @@ Status Cgroup::apply(const Resources& res) const {
   // Device access. cgroup v1 keeps an allow/deny list in the devices
   // controller: start from "deny everything", then the spec's rules in
   // order, then the devices every container needs (runc does the same).
+  // Without that controller (cgroup v2) the same list becomes a BPF
+  // program on the container's v2 directory.
+  std::vector<DeviceRule> rules = container_device_rules(res.devices);
   if (const Dir* d = dir_for("devices"); d && !d->v2 && layout_ != CgroupLayout::Unified) {
-    FOUNDRY_TRY(write_cg(d->path, "devices.deny", "a", base + ".devices"));
     auto line = [](const DeviceRule& r) {
       auto num = [](int64_t v) { return v < 0 ? std::string("*") : std::to_string(v); };
       if (r.type == 'a' && r.major < 0 && r.minor < 0) return std::string("a");
       return fmt::format("{} {}:{} {}", r.type, num(r.major), num(r.minor), r.access);
     };
-    for (size_t i = 0; i < res.devices.size(); ++i) {
-      const auto& r = res.devices[i];
+    for (size_t i = 0; i < rules.size(); ++i) {
+      const auto& r = rules[i];
+      // Name the spec's entry for its own rules; the frame ones are ours.
+      bool from_spec = i >= 1 && i <= res.devices.size();
       FOUNDRY_TRY(write_cg(d->path, r.allow ? "devices.allow" : "devices.deny", line(r),
-                           fmt::format("{}.devices[{}]", base, i)));
+                           from_spec ? fmt::format("{}.devices[{}]", base, i - 1) : base + ".devices"));
     }
-    static const DeviceRule defaults[] = {
-        {true, 'c', 1, 3, "rwm"},   {true, 'c', 1, 5, "rwm"},  {true, 'c', 1, 7, "rwm"},   // null zero full
-        {true, 'c', 1, 8, "rwm"},   {true, 'c', 1, 9, "rwm"},  {true, 'c', 5, 0, "rwm"},   // random urandom tty
-        {true, 'c', 5, 1, "rwm"},   {true, 'c', 5, 2, "rwm"},  {true, 'c', 136, -1, "rwm"},  // console ptmx pts
-        {true, 'c', 10, 200, "rwm"},                                                          // tun
-    };
-    for (const auto& r : defaults) FOUNDRY_TRY(write_cg(d->path, "devices.allow", line(r), base + ".devices"));
-  } else if (!res.devices.empty() && layout_ == CgroupLayout::Unified) {
-    spdlog::debug("cgroup: device rules are not enforced on cgroup v2 yet (needs a BPF device filter)");
+  } else {
+    const Dir* v2 = nullptr;
+    for (const auto& x : dirs_)
+      if (x.v2) v2 = &x;
+    // Only a real cgroup2 directory takes a program (the unit tests' fake
+    // trees are plain directories).
+    struct statfs sf {};
+    if (v2 && ::statfs(v2->path.c_str(), &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+      FOUNDRY_TRY(attach_device_filter(v2->path, rules));
   }
   for (const auto& [file, value] : res.unified) {
     const Dir* d = nullptr;

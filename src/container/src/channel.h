@@ -18,6 +18,7 @@ enum class Msg : unsigned char {
   Ready,              // child -> parent: about to wait for start
   Done,               // parent -> child: state saved, wait for start
   Failed,             // child -> parent: payload is a serialized Error
+  Pid,                // exec helper -> parent: payload is the exec'd process' pid
 };
 
 struct Message {

@@ -1121,30 +1121,68 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
   return f;
 }
 
+namespace {
+
+// A JSON syntax error as an Error with line:column (nlohmann reports the
+// byte offset; editors want line and column).
+Error syntax_error(std::string_view json_text, const std::string& source, const json::parse_error& e,
+                   const char* what_it_must_be) {
+  size_t off = e.byte > 0 ? e.byte - 1 : 0;
+  int line = 1, col = 1;
+  for (size_t i = 0; i < off && i < json_text.size(); ++i) {
+    if (json_text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  std::string what = e.what();
+  // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while parsing ..."
+  auto pos = what.find("syntax error");
+  if (pos == std::string::npos) pos = what.find(": ") == std::string::npos ? 0 : what.find(": ") + 2;
+  Diagnostic d{source, line, col, "(document)", what.substr(pos), what_it_must_be};
+  return Error(ErrorKind::Config, fmt::format("{} is not valid JSON (line {}, column {})", source, line, col))
+      .add_diagnostic(std::move(d))
+      .with_hint("check the quoting and commas near that position");
+}
+
+Error validation_error(const Reader& r, const std::string& source) {
+  const auto& ds = r.diagnostics();
+  Error e(ErrorKind::Validation,
+          ds.size() == 1 ? fmt::format("{}: {}: {}", source, ds[0].field, ds[0].message)
+                         : fmt::format("{} has {} problems; the first: {}: {}", source, ds.size(), ds[0].field,
+                                       ds[0].message));
+  for (const auto& d : ds) e.add_diagnostic(d);
+  if (!ds[0].hint.empty()) e.with_hint(ds[0].hint);
+  return e;
+}
+
+}  // namespace
+
+Result<Process> parse_process_spec(std::string_view json_text, const std::string& source) {
+  json doc;
+  try {
+    doc = json::parse(json_text.begin(), json_text.end());
+  } catch (const json::parse_error& e) {
+    return fail(syntax_error(json_text, source, e, "a process description must be valid JSON"));
+  }
+  Reader r(source);
+  Process p;
+  // Field paths as in config.json: the same object sits at "process" there.
+  parse_process(r, doc, "process", p);
+  if (r.diagnostics().empty() && p.args.empty())
+    r.problem("process.args", "is required", "give the program and its arguments, e.g. [\"sh\", \"-c\", \"echo hi\"]");
+  if (!r.diagnostics().empty()) return fail(validation_error(r, source));
+  return p;
+}
+
 Result<Spec> parse_spec(std::string_view json_text, const std::string& source) {
   json doc;
   try {
     doc = json::parse(json_text.begin(), json_text.end());
   } catch (const json::parse_error& e) {
-    // nlohmann reports the byte offset; turn it into line:column for editors.
-    size_t off = e.byte > 0 ? e.byte - 1 : 0;
-    int line = 1, col = 1;
-    for (size_t i = 0; i < off && i < json_text.size(); ++i) {
-      if (json_text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while parsing ..."
-    auto pos = what.find("syntax error");
-    if (pos == std::string::npos) pos = what.find(": ") == std::string::npos ? 0 : what.find(": ") + 2;
-    Diagnostic d{source, line, col, "(document)", what.substr(pos), "config.json must be valid JSON"};
-    return fail(Error(ErrorKind::Config, fmt::format("{} is not valid JSON (line {}, column {})", source, line, col))
-                    .add_diagnostic(std::move(d))
-                    .with_hint("check the quoting and commas near that position"));
+    return fail(syntax_error(json_text, source, e, "config.json must be valid JSON"));
   }
 
   Reader r(source);
@@ -1193,16 +1231,7 @@ Result<Spec> parse_spec(std::string_view json_text, const std::string& source) {
     else r.problem("linux", "is required for a Linux container", "add \"linux\": {\"namespaces\": [...]}");
     cross_checks(r, s);
   }
-  if (!r.diagnostics().empty()) {
-    const auto& ds = r.diagnostics();
-    Error e(ErrorKind::Validation,
-            ds.size() == 1 ? fmt::format("{}: {}: {}", source, ds[0].field, ds[0].message)
-                           : fmt::format("{} has {} problems; the first: {}: {}", source, ds.size(), ds[0].field,
-                                         ds[0].message));
-    for (const auto& d : ds) e.add_diagnostic(d);
-    if (!ds[0].hint.empty()) e.with_hint(ds[0].hint);
-    return fail(std::move(e));
-  }
+  if (!r.diagnostics().empty()) return fail(validation_error(r, source));
   return s;
 }
 

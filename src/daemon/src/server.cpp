@@ -85,7 +85,28 @@ bool Server::peer_allowed(int fd, std::string& who) const {
   return false;
 }
 
-std::string Server::handle_line(const std::string& line) {
+namespace {
+// Container output may be any bytes; JSON strings must be UTF-8.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
+void Server::send_line(int fd, std::string out) {
+  out += "\n";
+  std::string_view rest = out;
+  while (!rest.empty()) {
+    ssize_t w = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+      continue;
+    }
+    if (w <= 0) break;
+    rest.remove_prefix(static_cast<size_t>(w));
+  }
+}
+
+std::string Server::handle_line(int client, const std::string& line) {
   json req;
   try {
     req = json::parse(line);
@@ -104,6 +125,15 @@ std::string Server::handle_line(const std::string& line) {
   if (params.is_null()) params = json::object();
   bool not_found = false;
   json resp;
+  if (method == "exec") {
+    auto token = sup_.exec_start(params);
+    if (token) {
+      if (!notification) pending_execs_[*token] = PendingExec{client, id};
+      return "";
+    }
+    spdlog::warn("exec failed: {}", token.error().to_string());
+    return notification ? "" : dump({{"jsonrpc", "2.0"}, {"id", id}, {"error", error_object(token.error())}});
+  }
   try {
     auto r = sup_.handle(method, params, not_found);
     if (r) {
@@ -121,7 +151,7 @@ std::string Server::handle_line(const std::string& line) {
     resp = response_error(id, -32603, std::string("internal error: ") + e.what());
   }
   if (notification) return "";
-  return resp.dump();
+  return dump(resp);
 }
 
 Status Server::run() {
@@ -137,7 +167,21 @@ Status Server::run() {
     std::string in;
   };
   std::map<int, Client> clients;
+  // A client that leaves while its exec runs: the fd number may be reused
+  // by the next connection, which must not get the old answer.
+  auto forget_client = [&](int fd) {
+    clients.erase(fd);
+    std::erase_if(pending_execs_, [fd](const auto& kv) { return kv.second.client == fd; });
+  };
   for (;;) {
+    // Exec answers: processes reaped on SIGCHLD, or killed by a delete.
+    for (auto& [token, result] : sup_.take_finished_execs()) {
+      auto pe = pending_execs_.find(token);
+      if (pe == pending_execs_.end()) continue;  // the client has gone
+      if (clients.count(pe->second.client))
+        send_line(pe->second.client, dump(response_ok(pe->second.request_id, result)));
+      pending_execs_.erase(pe);
+    }
     std::vector<pollfd> fds;
     fds.push_back({listen_fd_.get(), POLLIN, 0});
     fds.push_back({sfd.get(), POLLIN, 0});
@@ -173,12 +217,12 @@ Status Server::run() {
       ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
       if (n <= 0) {
-        clients.erase(fd);
+        forget_client(fd);
         continue;
       }
       c.in.append(buf, static_cast<size_t>(n));
       if (c.in.size() > (1 << 20)) {  // no request is that large
-        clients.erase(fd);
+        forget_client(fd);
         continue;
       }
       size_t nl;
@@ -186,21 +230,8 @@ Status Server::run() {
         std::string line = c.in.substr(0, nl);
         c.in.erase(0, nl + 1);
         if (line.empty()) continue;
-        std::string out = handle_line(line);
-        if (out.empty()) continue;
-        out += "\n";
-        std::string_view rest = out;
-        while (!rest.empty()) {
-          ssize_t w = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-          if (w < 0 && errno == EINTR) continue;
-          if (w < 0 && errno == EAGAIN) {
-            pollfd p{fd, POLLOUT, 0};
-            ::poll(&p, 1, 1000);
-            continue;
-          }
-          if (w <= 0) break;
-          rest.remove_prefix(static_cast<size_t>(w));
-        }
+        std::string out = handle_line(fd, line);
+        if (!out.empty()) send_line(fd, std::move(out));
       }
     }
     if (fds[0].revents & POLLIN) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "foundry/common/file.h"
 #include "foundry/common/log.h"
@@ -120,6 +122,10 @@ void Supervisor::reap() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
+    if (auto ex = execs_.find(pid); ex != execs_.end()) {
+      finish_exec(pid, status);
+      continue;
+    }
     auto it = children_.find(pid);
     if (it == children_.end()) continue;  // an orphan handed to us as subreaper
     std::string id = it->second;
@@ -141,9 +147,8 @@ Result<json> Supervisor::handle(const std::string& method, const json& params, b
   if (method == "list") return list();
   if (method == "logs") return logs(params);
   if (method == "version") return json{{"version", "0.1.0"}, {"pid", ::getpid()}, {"ociVersion", fc::kOciVersion}};
-  if (method == "exec")
-    return fail(Error(ErrorKind::Operation, "exec is not implemented yet")
-                    .with_hint("run the command as the container's process, or use foundry-oci with nsenter"));
+  if (method == "exec")  // answered later: the server calls exec_start
+    return fail(Error(ErrorKind::Operation, "exec is answered asynchronously; call exec_start"));
   method_not_found = true;
   return fail(Error(ErrorKind::Config, fmt::format("unknown method \"{}\"", method))
                   .with_hint("methods: create, start, state, kill, delete, list, logs, exec, version"));
@@ -265,6 +270,21 @@ Result<json> Supervisor::kill(const json& p) {
 Result<json> Supervisor::remove(const json& p) {
   std::string id = FOUNDRY_TRY(string_param(p, "id"));
   json cni = read_json(cni_path(id));
+  if (p.value("force", false)) {
+    // Exec'd processes are our children: killed with the container they
+    // would stay zombies until we reap them, and the container's init (its
+    // pid namespace's reaper) cannot finish exiting while they exist.
+    std::vector<pid_t> ours;
+    for (const auto& [pid, ex] : execs_)
+      if (ex.id == id) ours.push_back(pid);
+    for (pid_t pid : ours) {
+      ::kill(pid, SIGKILL);
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      finish_exec(pid, status);
+    }
+  }
   FOUNDRY_TRY(rt_.remove(id, p.value("force", false)));
   ::unlink(log_path(id).c_str());
   json result = {{"id", id}, {"deleted", true}};
@@ -278,6 +298,102 @@ Result<json> Supervisor::remove(const json& p) {
   reap();  // the killed init, if it was ours
   spdlog::info("container {} deleted", id);
   return result;
+}
+
+namespace {
+
+// Output of an exec lives in a memfd: no pipe to drain while the daemon
+// serves others, and a process that leaves children holding its stdout
+// cannot keep the answer from coming.
+Result<UniqueFd> memory_file(const char* name) {
+  UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
+  if (!fd) return fail_errno(ErrorKind::Operation, "cannot create a memory file for the exec's {}", name);
+  return fd;
+}
+
+// At most this much of each stream goes into the answer (a JSON-RPC line).
+constexpr size_t kExecOutputLimit = 16u << 20;
+
+std::string read_memory_file(int fd, bool& truncated) {
+  std::string out;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return out;
+  size_t size = static_cast<size_t>(st.st_size);
+  truncated = truncated || size > kExecOutputLimit;
+  out.resize(std::min(size, kExecOutputLimit));
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+}  // namespace
+
+Result<uint64_t> Supervisor::exec_start(const json& p) {
+  std::string id = FOUNDRY_TRY(string_param(p, "id"));
+  fc::ExecOptions o;
+  o.id = id;
+  if (p.contains("process") && p["process"].is_object()) {
+    o.process = FOUNDRY_TRY(fc::parse_process_spec(p["process"].dump(), "params.process"));
+  } else {
+    fc::ExecChanges c;
+    try {
+      c.args = p.value("args", std::vector<std::string>{});
+      c.env = p.value("env", std::vector<std::string>{});
+      c.cwd = p.value("cwd", "");
+      c.user = p.value("user", "");
+    } catch (const json::exception&) {
+      return fail(Error(ErrorKind::Config, "exec parameters: args and env must be arrays of strings, cwd and user strings"));
+    }
+    fc::Process base = FOUNDRY_TRY(rt_.container_process(id));
+    o.process = FOUNDRY_TRY(fc::exec_process(base, c));
+  }
+  if (o.process.terminal)
+    return fail(Error(ErrorKind::Validation, "process.terminal: exec through foundryd cannot have a terminal yet")
+                    .with_hint("run without a terminal; the output comes back in the answer"));
+  UniqueFd in;
+  if (p.contains("stdin") && p["stdin"].is_string()) {
+    in = FOUNDRY_TRY(memory_file("stdin"));
+    const std::string data = p["stdin"].get<std::string>();
+    if (::write(in.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size()))
+      return fail_errno(ErrorKind::Operation, "cannot buffer the exec's stdin");
+    ::lseek(in.get(), 0, SEEK_SET);
+  } else {
+    in.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  UniqueFd out = FOUNDRY_TRY(memory_file("stdout"));
+  UniqueFd err = FOUNDRY_TRY(memory_file("stderr"));
+  o.stdio[0] = in.get();
+  o.stdio[1] = out.get();
+  o.stdio[2] = err.get();
+  pid_t pid = FOUNDRY_TRY(rt_.exec(o));
+  uint64_t token = next_exec_token_++;
+  execs_[pid] = Exec{id, token, std::move(out), std::move(err)};
+  spdlog::info("container {}: exec {} (pid {})", id, o.process.args.front(), pid);
+  return token;
+}
+
+void Supervisor::finish_exec(pid_t pid, int status) {
+  auto it = execs_.find(pid);
+  if (it == execs_.end()) return;
+  bool truncated = false;
+  json r = {{"id", it->second.id}, {"pid", pid}};
+  r["exitCode"] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (WIFSIGNALED(status)) r["signal"] = WTERMSIG(status);
+  r["stdout"] = read_memory_file(it->second.out.get(), truncated);
+  r["stderr"] = read_memory_file(it->second.err.get(), truncated);
+  if (truncated) r["truncated"] = true;
+  finished_execs_.emplace_back(it->second.token, std::move(r));
+  execs_.erase(it);
+}
+
+std::vector<std::pair<uint64_t, json>> Supervisor::take_finished_execs() {
+  return std::exchange(finished_execs_, {});
 }
 
 Result<json> Supervisor::list() {

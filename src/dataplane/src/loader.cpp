@@ -20,18 +20,31 @@ std::string peer_name(const PeerInterface& p) {
   return p.netns_path.empty() ? p.ifname : fmt::format("{} in {}", p.ifname, p.netns_path);
 }
 
+// The container end of the veth: foundry_pass so that it receives what XDP
+// redirects into it, and no transmit checksum offload so that what it sends
+// is complete when XDP forwards it. A veth hands the peer's XDP program
+// frames whose TCP/UDP checksum is only CHECKSUM_PARTIAL (to be finished by
+// "hardware" that never comes); XDP sees bytes, not that state, so the
+// receiver would get a wrong checksum and drop the segment (TcpInCsumErrors)
+// while ICMP, checksummed in software, works.
 Status attach_peer(const PeerInterface& peer, int prog_fd) {
   return in_peer_netns(peer, [&]() -> Status {
     uint32_t idx = FOUNDRY_TRY(ifindex_of(peer.ifname));
     FOUNDRY_TRY(xdp_attach(idx, prog_fd, XdpMode::Auto));
+    if (auto st = set_tx_checksum_offload(peer.ifname, false); !st) {
+      (void)xdp_detach(idx);
+      return st;
+    }
     return ok();
   });
 }
 
+// Back to the veth default (checksum offload on) once XDP is gone.
 Status detach_peer(const PeerInterface& peer) {
   return in_peer_netns(peer, [&]() -> Status {
     uint32_t idx = FOUNDRY_TRY(ifindex_of(peer.ifname));
-    return xdp_detach(idx);
+    FOUNDRY_TRY(xdp_detach(idx));
+    return set_tx_checksum_offload(peer.ifname, true);
   });
 }
 

@@ -19,8 +19,12 @@ Result<XdpRunResult> run_xdp(int prog_fd, std::span<const uint8_t> frame, const 
   LIBBPF_OPTS(bpf_test_run_opts, run);
   run.data_in = frame.data();
   run.data_size_in = static_cast<__u32>(frame.size());
-  run.data_out = out.data();
-  run.data_size_out = static_cast<__u32>(out.size());
+  if (opts.live_frames) {
+    run.flags = BPF_F_TEST_XDP_LIVE_FRAMES;  // the kernel refuses data_out here
+  } else {
+    run.data_out = out.data();
+    run.data_size_out = static_cast<__u32>(out.size());
+  }
   if (opts.ingress_ifindex != 0 || opts.rx_queue_index != 0) {
     run.ctx_in = &ctx;
     run.ctx_size_in = sizeof(ctx);
@@ -35,7 +39,7 @@ Result<XdpRunResult> run_xdp(int prog_fd, std::span<const uint8_t> frame, const 
       e.with_hint("the kernel runs XDP test frames of at least an Ethernet header (14 bytes)");
     return fail(std::move(e));
   }
-  out.resize(run.data_size_out);
+  out.resize(opts.live_frames ? 0 : run.data_size_out);
   return XdpRunResult{run.retval, std::move(out), std::chrono::nanoseconds(run.duration)};
 }
 

@@ -189,9 +189,9 @@ TEST_F(Daemon, SeedSpellingAndErrors) {
   auto nocfg = client({"container", "create", "--bundle", empty, "x"});
   EXPECT_EQ(nocfg.rc, 1);
   EXPECT_NE(nocfg.err.find("has no config.json"), std::string::npos) << nocfg.err;
-  auto exec = client({"container", "exec", "x", "true"});
+  auto exec = client({"container", "exec", "x", "--", "true"});
   EXPECT_EQ(exec.rc, 4);
-  EXPECT_NE(exec.err.find("exec is not implemented yet"), std::string::npos);
+  EXPECT_NE(exec.err.find("error: container \"x\" does not exist"), std::string::npos) << exec.err;
   auto list = client({"-o", "json", "container", "list"});
   EXPECT_EQ(json::parse(list.out), json::array());
 }
@@ -380,4 +380,53 @@ TEST_F(Daemon, CniNetworkPerContainer) {
   EXPECT_EQ(unknown.rc, 1);
   EXPECT_NE(unknown.err.find("no CNI network \"nope\" in " + b_->tmp() + "/cni"), std::string::npos) << unknown.err;
   EXPECT_NE(unknown.err.find("hint: networks there: foundry, it-net"), std::string::npos) << unknown.err;
+}
+
+TEST_F(Daemon, ExecThroughTheClient) {
+  b_->config()["hostname"] = "daemon-box";
+  b_->set_args({"sleep", "1000"});
+  b_->write_config();
+  ASSERT_EQ(client({"container", "create", "--bundle", b_->dir(), "ex"}).rc, 0);
+  ASSERT_EQ(client({"container", "start", "ex"}).rc, 0);
+  // Output on the caller's stdout/stderr, the exit code as the caller's;
+  // the container's hostname and pid namespace (pid 1 is its sleep).
+  auto r = client({"container", "exec", "ex", "--", "sh", "-c",
+                   "echo out; echo err >&2; hostname; cat /proc/1/comm; exit 3"});
+  EXPECT_EQ(r.rc, 3) << r.err;
+  EXPECT_EQ(r.out, "out\ndaemon-box\nsleep\n");
+  EXPECT_EQ(r.err, "err\n");
+  auto env = client({"container", "exec", "-e", "A=1", "-w", "/tmp", "-u", "65534", "ex", "--", "sh", "-c",
+                     "echo $A $(pwd) $(id -u)"});
+  EXPECT_EQ(env.rc, 0) << env.err;
+  EXPECT_EQ(env.out, "1 /tmp 65534\n");
+  // Plain JSON-RPC: stdin in the request, output in the answer.
+  auto raw = rpc::call(sock_, "exec", {{"id", "ex"}, {"args", {"cat"}}, {"stdin", "fed through stdin\n"}});
+  ASSERT_TRUE(raw) << raw.error().to_string();
+  EXPECT_EQ((*raw)["stdout"], "fed through stdin\n");
+  EXPECT_EQ((*raw)["exitCode"], 0);
+  // The container's own output log is not the exec's.
+  EXPECT_EQ(client({"container", "logs", "ex"}).out, "");
+
+  auto missing = client({"container", "exec", "ex", "--", "no-such-program"});
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("error: exec in container \"ex\": process.args[0]: executable \"no-such-program\" not "
+                             "found in the container's PATH"),
+            std::string::npos)
+      << missing.err;
+  // A long exec does not hold the daemon up: other requests are answered meanwhile.
+  std::thread slow([&] { (void)rpc::call(sock_, "exec", {{"id", "ex"}, {"args", {"sleep", "2"}}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(rpc::call(sock_, "list", json::object()));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));
+  slow.join();
+
+  ASSERT_EQ(client({"container", "kill", "ex", "KILL"}).rc, 0);
+  EXPECT_EQ(wait_status("ex", "stopped"), "stopped");
+  auto stopped = client({"container", "exec", "ex", "--", "true"});
+  EXPECT_EQ(stopped.rc, 4);
+  EXPECT_NE(stopped.err.find("error: cannot exec in container \"ex\": it is not running"), std::string::npos)
+      << stopped.err;
+  EXPECT_EQ(client({"container", "delete", "ex"}).rc, 0);
+  EXPECT_TRUE(fs::is_empty(root_));
 }

@@ -748,3 +748,91 @@ TEST_F(Oci, SecondStart) {
   EXPECT_EQ(b().oci({"delete", id}).rc, 0);
   expect_gone(b(), id, dirs);
 }
+
+// ---- exec: a second process in a running container ----
+
+TEST_F(Oci, ExecRunsInTheContainersNamespacesAndCgroup) {
+  b().config()["hostname"] = "exec-box";
+  b().set_args({"sleep", "1000"});
+  b().write_config();
+  std::string id = b().new_id("exec");
+  ASSERT_EQ(b().oci({"create", id}).rc, 0);
+  ASSERT_EQ(b().oci({"start", id}).rc, 0);
+  // Output, exit code, hostname; pid 1 is the container's sleep (its pid
+  // namespace), and the process sits in the container's cgroup.
+  auto r = b().oci({"exec", id, "sh", "-c",
+                    "echo out; echo err >&2; hostname; cat /proc/1/comm; exit 5"});
+  EXPECT_EQ(r.rc, 5) << r.err;
+  EXPECT_EQ(r.out, "out\nexec-box\nsleep\n");
+  EXPECT_EQ(r.err, "err\n");
+  // Env, cwd and user changes; the options before the id are exec's, the
+  // ones after belong to the command.
+  auto e = b().oci({"exec", "--cwd", "/tmp", "-e", "GREETING=hi", "-u", "65534:65534", id, "sh", "-c",
+                    "echo $GREETING $(pwd) $(id -u):$(id -g)"});
+  EXPECT_EQ(e.rc, 0) << e.err;
+  EXPECT_EQ(e.out, "hi /tmp 65534:65534\n");
+  // While an exec runs, its process is in the container's cgroup.
+  auto d = b().oci({"exec", "--detach", "--pid-file", b().tmp() + "/exec.pid", id, "sleep", "30"});
+  ASSERT_EQ(d.rc, 0) << d.err;
+  pid_t pid = std::stoi(foundry::read_file(b().tmp() + "/exec.pid").value_or("0"));
+  ASSERT_GT(pid, 0);
+  auto dirs = cgroup_dirs(id);
+  ASSERT_FALSE(dirs.empty());
+  std::string procs = foundry::read_file(dirs.front() + "/cgroup.procs").value_or("");
+  EXPECT_NE(("\n" + procs).find("\n" + std::to_string(pid) + "\n"), std::string::npos) << procs;
+  EXPECT_EQ(ns_link(pid, "pid"), ns_link(b().record(id)["pid"].get<pid_t>(), "pid"));
+  EXPECT_EQ(ns_link(pid, "mnt"), ns_link(b().record(id)["pid"].get<pid_t>(), "mnt"));
+  // A process description instead of arguments (what podman passes).
+  json proc = b().config()["process"];
+  proc["args"] = {"sh", "-c", "echo from-process-json"};
+  std::ofstream(b().tmp() + "/process.json") << proc.dump();
+  auto pj = b().oci({"exec", "--process", b().tmp() + "/process.json", id});
+  EXPECT_EQ(pj.rc, 0) << pj.err;
+  EXPECT_EQ(pj.out, "from-process-json\n");
+  // The detached process was handed to this (subreaper) test process: its
+  // zombie must be reaped for the container's init to finish exiting, as
+  // conmon or containerd's shim do for real callers.
+  ::kill(pid, SIGKILL);
+  EXPECT_NE(wait_child(pid, 5000), -1);
+  auto del = b().oci({"delete", "--force", id});
+  EXPECT_EQ(del.rc, 0) << del.err;
+  expect_gone(b(), id, dirs);
+}
+
+TEST_F(Oci, ExecErrors) {
+  auto unknown = b().oci({"exec", "nope", "true"});
+  EXPECT_EQ(unknown.rc, 4);
+  EXPECT_NE(unknown.err.find("foundry-oci: error: container \"nope\" does not exist\n"), std::string::npos)
+      << unknown.err;
+  EXPECT_FALSE(fs::exists(b().state_root() + "/nope"));
+
+  b().set_args({"sleep", "1000"});
+  b().write_config();
+  std::string id = b().new_id("exec-err");
+  ASSERT_EQ(b().oci({"create", id}).rc, 0);
+  ASSERT_EQ(b().oci({"start", id}).rc, 0);
+  auto missing = b().oci({"exec", id, "no-such-program"});
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("foundry-oci: error: exec in container \"" + id +
+                             "\": process.args[0]: executable \"no-such-program\" not found in the container's PATH"),
+            std::string::npos)
+      << missing.err;
+  auto nocmd = b().oci({"exec", id});
+  EXPECT_EQ(nocmd.rc, 1);
+  EXPECT_NE(nocmd.err.find("no command given to exec"), std::string::npos) << nocmd.err;
+  auto badcwd = b().oci({"exec", "--cwd", "/no/such/dir", id, "true"});
+  EXPECT_EQ(badcwd.rc, 2);
+  EXPECT_NE(badcwd.err.find("process.cwd: cannot enter \"/no/such/dir\""), std::string::npos) << badcwd.err;
+  // A failed exec leaves no process in the container.
+  auto ps = b().oci({"exec", id, "sh", "-c", "ps -o pid | wc -l"});
+  EXPECT_EQ(ps.out, "5\n") << "expected the header, sleep, sh, ps and wc only";
+
+  ASSERT_EQ(b().oci({"kill", id, "KILL"}).rc, 0);
+  EXPECT_EQ(b().wait_status(id, "stopped"), "stopped");
+  auto stopped = b().oci({"exec", id, "true"});
+  EXPECT_EQ(stopped.rc, 4);
+  EXPECT_NE(stopped.err.find("foundry-oci: error: cannot exec in container \"" + id + "\": it is not running\n"),
+            std::string::npos)
+      << stopped.err;
+  EXPECT_EQ(b().oci({"delete", id}).rc, 0);
+}

@@ -19,6 +19,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -257,22 +259,130 @@ TEST_F(AgentTest, HundredThousandFdbEntriesLoadInOneBatch) {
   EXPECT_EQ(list.entries_size(), kEntries);
 }
 
+// {vni, mac} -> remote VTEP of every entry the agent lists.
+std::map<std::string, std::string> fdb_snapshot(AgentClient& client) {
+  auto list = client.call(&pb::Agent::Stub::ListFdb, pb::ListFdbRequest{}, "list");
+  EXPECT_TRUE(list.has_value()) << list.error().to_string();
+  std::map<std::string, std::string> out;
+  if (!list) return out;
+  for (const auto& e : list->entries())
+    out[fmt::format("{}/{}", e.vni(), e.mac())] = e.has_remote() ? e.remote().vtep() : e.local().interface();
+  return out;
+}
+
 TEST_F(AgentTest, FullMapRejectsTheWholeBatch) {
   start_agent({"--fdb-size", "1000"});
+  // Ten entries already there; the failing batch changes them (other VTEP)
+  // before it runs out of room, so a rollback has old values to restore.
+  pb::AddFdbEntriesRequest first;
+  for (int i = 0; i < 10; ++i) {
+    auto* e = first.add_entries();
+    e->set_vni(7);
+    e->set_mac(fmt::format("02:00:00:00:00:{:02x}", i));
+    e->mutable_remote()->set_vtep("198.51.100.2");
+  }
+  AG_OK(client_->call(&pb::Agent::Stub::AddFdbEntries, first, "add 10"));
+  auto before = fdb_snapshot(*client_);
+  ASSERT_EQ(before.size(), 10u);
+
   pb::AddFdbEntriesRequest req;
   for (int i = 0; i < 1001; ++i) {
     auto* e = req.add_entries();
     e->set_vni(7);
     e->set_mac(fmt::format("02:00:00:00:{:02x}:{:02x}", i >> 8, i & 0xff));
-    e->mutable_remote()->set_vtep("198.51.100.2");
+    e->mutable_remote()->set_vtep("198.51.100.3");
   }
   grpc::ClientContext ctx;
   pb::AddFdbEntriesResponse resp;
   grpc::Status st = client_->stub().AddFdbEntries(&ctx, req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
   EXPECT_NE(st.error_message().find("full"), std::string::npos) << st.error_message();
-  auto list = AG_OK(client_->call(&pb::Agent::Stub::ListFdb, pb::ListFdbRequest{}, "list"));
-  EXPECT_EQ(list.entries_size(), 0) << "nothing of a failed batch may stay in the map";
+  EXPECT_EQ(fdb_snapshot(*client_), before) << "nothing of a failed batch may stay in the map, changed entries "
+                                               "get their old values back";
+}
+
+// Every kind of bad input through the real agent and its maps: the status
+// code names the problem and the forwarding database is exactly as before.
+TEST_F(AgentTest, BadInputsAreStatusErrorsAndWriteNothing) {
+  start_agent();
+  pb::AddFdbEntriesRequest base;
+  for (int i = 0; i < 3; ++i) {
+    auto* e = base.add_entries();
+    e->set_vni(100);
+    e->set_mac(fmt::format("02:00:00:00:00:{:02x}", i));
+    e->mutable_remote()->set_vtep("198.51.100.2");
+  }
+  AG_OK(client_->call(&pb::Agent::Stub::AddFdbEntries, base, "add 3"));
+  const auto before = fdb_snapshot(*client_);
+  ASSERT_EQ(before.size(), 3u);
+
+  // A batch that would replace entry 0, add a new one, then hits the bad one.
+  auto batch_with = [&](auto&& spoil) {
+    pb::AddFdbEntriesRequest req;
+    auto* changed = req.add_entries();
+    changed->set_vni(100);
+    changed->set_mac("02:00:00:00:00:00");
+    changed->mutable_remote()->set_vtep("198.51.100.9");
+    auto* fresh = req.add_entries();
+    fresh->set_vni(100);
+    fresh->set_mac("02:00:00:00:00:77");
+    fresh->mutable_remote()->set_vtep("198.51.100.9");
+    auto* bad = req.add_entries();
+    bad->set_vni(100);
+    bad->set_mac("02:00:00:00:00:78");
+    bad->mutable_remote()->set_vtep("198.51.100.9");
+    spoil(*bad);
+    return req;
+  };
+  struct Case {
+    const char* name;
+    std::function<void(pb::FdbEntry&)> spoil;
+    grpc::StatusCode code;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"malformed MAC", [](pb::FdbEntry& e) { e.set_mac("02:00:00:00:78"); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "entries[2].mac: malformed MAC address '02:00:00:00:78'"},
+      {"VNI over 24 bits", [](pb::FdbEntry& e) { e.set_vni(1u << 24); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "VNI 16777216 is out of range: VXLAN network identifiers are 24 bits"},
+      {"unknown interface", [](pb::FdbEntry& e) { e.mutable_local()->set_interface("nosuch0"); },
+       grpc::StatusCode::NOT_FOUND, "nosuch0"},
+      {"malformed VTEP", [](pb::FdbEntry& e) { e.mutable_remote()->set_vtep("198.51.100.300"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "malformed IPv4 address '198.51.100.300'"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    grpc::ClientContext ctx;
+    pb::AddFdbEntriesResponse resp;
+    grpc::Status st = client_->stub().AddFdbEntries(&ctx, batch_with(c.spoil), &resp);
+    EXPECT_EQ(st.error_code(), c.code) << st.error_message();
+    EXPECT_NE(st.error_message().find(c.message), std::string::npos) << st.error_message();
+    EXPECT_EQ(fdb_snapshot(*client_), before);
+  }
+
+  // Deleting a batch of which one key is missing deletes none of them.
+  pb::DeleteFdbEntriesRequest del;
+  for (const char* m : {"02:00:00:00:00:00", "02:00:00:00:00:01", "02:00:00:00:00:55"}) {
+    auto* k = del.add_keys();
+    k->set_vni(100);
+    k->set_mac(m);
+  }
+  grpc::ClientContext dctx;
+  pb::DeleteFdbEntriesResponse dresp;
+  grpc::Status st = client_->stub().DeleteFdbEntries(&dctx, del, &dresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  EXPECT_EQ(fdb_snapshot(*client_), before);
+
+  // Attaching with a VNI over 24 bits or to an unknown interface attaches nothing.
+  pb::AttachInterfaceRequest att;
+  att.set_interface("c1h");
+  att.set_vni(1u << 24);
+  grpc::ClientContext actx;
+  pb::AttachInterfaceResponse aresp;
+  st = client_->stub().AttachInterface(&actx, att, &aresp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  uint32_t c1h = AG_OK(ifindex_of("c1h"));
+  EXPECT_FALSE(AG_OK(xdp_query(c1h)).has_value());
 }
 
 TEST_F(AgentTest, RealErrorsMapToStatusCodes) {

@@ -112,6 +112,19 @@ class Cgroup {
   std::vector<std::string> created_parents_;  // parents we made, deepest last
 };
 
+// The device rules a container gets, in the v1 controller's terms: deny
+// everything, then the spec's linux.resources.devices in order, then the
+// devices every container needs (null, zero, full, random, urandom, tty,
+// console, ptmx, pts, tun), as runc does.
+std::vector<DeviceRule> container_device_rules(const std::vector<DeviceRule>& spec_rules);
+// cgroup v2 has no devices controller: loads a BPF_PROG_TYPE_CGROUP_DEVICE
+// program equivalent to `rules` (the last matching rule decides; nothing
+// matching denies) and attaches it to the cgroup directory. The kernel
+// keeps it as long as the cgroup exists.
+Status attach_device_filter(const std::string& cgroup_dir, const std::vector<DeviceRule>& rules);
+// Instructions of that program (tests check its size stays linear).
+size_t device_filter_size(const std::vector<DeviceRule>& rules);
+
 // cpu.shares (v1, 2..262144) to cpu.weight (v2, 1..10000), the conversion
 // runc and crun use so both layouts give the same relative share.
 uint64_t cpu_shares_to_weight(uint64_t shares);

@@ -44,6 +44,35 @@ struct CreateOptions {
   std::function<Status(const ContainerState&)> on_namespaces_ready;
 };
 
+// A process to run inside an existing container (runc exec).
+struct ExecOptions {
+  std::string id;
+  // The whole process: from a process.json (parse_process_spec), or the
+  // container's own process with changes (exec_process()).
+  Process process;
+  std::string console_socket;  // process.terminal: receives the pty master
+  std::string pid_file;        // written with the process' pid once it runs
+  int preserve_fds = 0;        // fds 3 .. 3+N-1 are passed to the process
+  // stdin, stdout, stderr; -1 = the caller's own.
+  int stdio[3] = {-1, -1, -1};
+};
+
+// What `exec ID cmd...` may change of the container's own process.
+struct ExecChanges {
+  std::vector<std::string> args;  // required
+  std::vector<std::string> env;   // KEY=value; replaces the same KEY
+  std::string cwd;                // "" = the container's
+  std::string user;               // "uid[:gid]"; "" = the container's
+  std::vector<uint32_t> additional_gids;
+  std::vector<std::string> caps;  // CAP_* added to every set
+  bool no_new_privileges = false;
+  bool tty = false;
+};
+
+// The container's process (base) with the changes applied. Errors name the
+// bad input (an unknown capability, a user that is not uid[:gid]).
+Result<Process> exec_process(const Process& base, const ExecChanges& changes);
+
 struct RunResult {
   int exit_code = 0;      // the shell convention: status, or 128 + signal
   int signal = 0;         // the signal that killed the init, 0 if it exited
@@ -67,6 +96,20 @@ class Runtime {
   // Signals sent to this process (INT, TERM, HUP, QUIT, USR1, USR2) are
   // forwarded to the container. detach: return after start.
   Result<RunResult> run(const CreateOptions& opts, bool detach = false);
+
+  // Runs a process in a created or running container: it joins the
+  // init's namespaces (user first, mount last; pid and time apply to the
+  // process, which is forked after the joins), its cgroup and root, and
+  // gets the capabilities, user, rlimits, seccomp filter (the container's
+  // linux.seccomp), environment and cwd of opts.process. Returns the pid
+  // once the program is executing; the caller is its parent and reaps it.
+  // A missing executable or an unusable cwd fails here, before anything
+  // runs.
+  Result<pid_t> exec(const ExecOptions& opts);
+  // exec, then wait for the process, forwarding signals sent to this one.
+  Result<RunResult> exec_wait(const ExecOptions& opts, bool detach = false);
+  // The process of the container's config.json: the base of an exec.
+  Result<Process> container_process(const std::string& id) const;
 
   std::vector<std::string> list() const { return store_.list(); }
   const StateStore& store() const { return store_; }

@@ -256,6 +256,11 @@ struct Spec {
 // ErrorKind::Validation with one Diagnostic per problem.
 Result<Spec> parse_spec(std::string_view json_text, const std::string& source = "config.json");
 
+// Parses a process description on its own (what `runc exec --process`
+// reads): the object config.json has at "process", with the same rules and
+// the same field paths in errors ("process.args[0]").
+Result<Process> parse_process_spec(std::string_view json_text, const std::string& source = "process.json");
+
 // Reads and parses <bundle>/config.json.
 Result<Spec> load_spec(const std::string& bundle_dir);
 

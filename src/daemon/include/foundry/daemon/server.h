@@ -5,7 +5,10 @@
 // daemon to make each container's init, which is only safe without threads.
 #pragma once
 
+#include <map>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "foundry/common/error.h"
 #include "foundry/common/unique_fd.h"
@@ -30,7 +33,16 @@ class Server {
 
  private:
   bool peer_allowed(int fd, std::string& who) const;
-  std::string handle_line(const std::string& line);
+  // The response line, or "" when there is none yet (a notification, or
+  // an exec whose answer comes when its process exits).
+  std::string handle_line(int client, const std::string& line);
+  void send_line(int client, std::string line);
+
+  struct PendingExec {
+    int client;
+    nlohmann::json request_id;
+  };
+  std::map<uint64_t, PendingExec> pending_execs_;
 
   ServerOptions opts_;
   Supervisor& sup_;

@@ -40,6 +40,14 @@ class Supervisor {
   // `method_not_found` set.
   Result<nlohmann::json> handle(const std::string& method, const nlohmann::json& params, bool& method_not_found);
 
+  // exec is the one method whose answer waits: exec_start runs the process
+  // (stdout and stderr go to memory files, stdin is /dev/null or the
+  // "stdin" parameter) and returns a token; when the process has exited
+  // and reap() collected it, take_finished_execs() hands out the answer
+  // ({"exitCode", "stdout", "stderr", ...}) for that token.
+  Result<uint64_t> exec_start(const nlohmann::json& params);
+  std::vector<std::pair<uint64_t, nlohmann::json>> take_finished_execs();
+
   // Reaps exited children (container inits are ours) and records their
   // exit status. Called on SIGCHLD.
   void reap();
@@ -65,8 +73,18 @@ class Supervisor {
   // CNI DEL for a container's stored ADD result (namespace already gone).
   Status detach_network(const std::string& id, const nlohmann::json& cni_record);
   void record_exit(const std::string& id, nlohmann::json exit);
+  void finish_exec(pid_t pid, int status);
+
+  struct Exec {
+    std::string id;
+    uint64_t token = 0;
+    UniqueFd out, err;  // memfds the process writes to
+  };
 
   SupervisorOptions opts_;
+  std::map<pid_t, Exec> execs_;  // running exec processes (our children)
+  std::vector<std::pair<uint64_t, nlohmann::json>> finished_execs_;
+  uint64_t next_exec_token_ = 1;
   container::Runtime rt_;
   std::map<pid_t, std::string> children_;  // init pid -> container id
   std::map<std::string, UniqueFd> adopted_;

@@ -12,4 +12,10 @@ namespace foundry::dataplane {
 Result<uint32_t> interface_mtu(const std::string& ifname);
 Result<MacAddr> interface_mac(const std::string& ifname);
 
+// Transmit checksum offload (ethtool's tx-checksumming). A veth that sends
+// into an XDP program must have it off: see docs/dataplane.md, "veth: the
+// send side".
+Result<bool> tx_checksum_offload(const std::string& ifname);
+Status set_tx_checksum_offload(const std::string& ifname, bool on);
+
 }  // namespace foundry::dataplane

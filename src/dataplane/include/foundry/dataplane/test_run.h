@@ -1,7 +1,8 @@
 // Runs an XDP program on a byte buffer with BPF_PROG_TEST_RUN: the program
 // sees the frame as if it arrived on ingress_ifindex, and we get its verdict
 // and the frame as it left the program (after any header changes). Nothing is
-// transmitted: an XDP_REDIRECT verdict is reported, not carried out.
+// transmitted: an XDP_REDIRECT verdict is reported, not carried out, unless
+// live_frames is set.
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,10 @@ struct XdpRunOptions {
   uint32_t ingress_ifindex = 0;
   uint32_t rx_queue_index = 0;
   uint32_t repeat = 1;  // > 1 for timing; the output is that of the last run
+  // BPF_F_TEST_XDP_LIVE_FRAMES: each repetition gets a fresh copy of the
+  // frame and its verdict is carried out (a redirect really transmits).
+  // The kernel then reports neither the verdict nor the output frame.
+  bool live_frames = false;
 };
 
 struct XdpRunResult {
