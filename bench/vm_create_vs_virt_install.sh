@@ -64,7 +64,8 @@ cleanup() {
   ip link del "$BR" 2>/dev/null
   rm -rf "$TMP"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # The daemons, as the e2e tests start them.
 if ! virsh -c $URI uri >/dev/null 2>&1; then
@@ -85,6 +86,7 @@ BASE_VOL=$(virsh -q -c $URI vol-path bench-base.qcow2 --pool "$P-images")
 # The VM pool exists before the first round for both tools.
 "$FOUNDRY" pool add "$P-vms" --path "$TMP/pools/vms" >/dev/null
 
+ssh-keygen -q -t ed25519 -N '' -C foundry-bench -f "$TMP/key"
 vm_yaml() {  # name ip
   cat > "$TMP/$1.yaml" <<EOF
 name: $1
@@ -104,7 +106,7 @@ network_interfaces:
 cloud_init:
   fqdn: $1.example.com
   ssh_keys:
-    - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbenchbenchbenchbenchbenchbenchbenchbench bench"
+    - "$(cat "$TMP/key.pub")"
 autostart: false
 accelerator: qemu
 firmware: bios
@@ -119,6 +121,13 @@ wait_running() {  # name
 mac_of() {  # ip -> be:ef:xx:xx:xx:xx (seed 001's derivation)
   printf 'be:ef:%02x:%02x:%02x:%02x' $(echo "$1" | tr . ' ')
 }
+
+mkdir -p /var/lib/libvirt/boot
+ls /var/lib/libvirt/boot | sort > "$TMP/boot.before"
+# What one capability lookup costs on this libvirtd (where /dev/kvm opens
+# but KVM does not work, libvirt re-probes QEMU on every lookup).
+t0=$(now); virsh -c $URI domcapabilities --virttype qemu >/dev/null; t1=$(now)
+printf 'one libvirt capability lookup (virsh domcapabilities): %.2f s\n' "$(echo "$t1 - $t0" | bc -l)"
 
 F_UP=() F_CYC=() V_UP=() V_CYC=()
 for i in $(seq 1 "$ROUNDS"); do
@@ -145,13 +154,21 @@ for i in $(seq 1 "$ROUNDS"); do
     --disk "pool=$P-vms,size=1,format=qcow2,bus=virtio" \
     --network "bridge=$BR,mac=$(mac_of "$ip"),model=virtio" \
     --cloud-init "user-data=$TMP/$n-ci/user-data,meta-data=$TMP/$n-ci/meta-data,network-config=$TMP/$n-ci/network-config" \
-    --graphics none --noautoconsole --autostart=off >"$TMP/$n.out" 2>&1 ||
+    --graphics none --noautoconsole >"$TMP/$n.out" 2>&1 ||
     { cat "$TMP/$n.out" >&2; exit 1; }
   wait_running "$n"
   t1=$(now)
   virsh -q -c $URI destroy "$n" >>"$TMP/$n.out" 2>&1
   virsh -q -c $URI undefine "$n" --remove-all-storage >>"$TMP/$n.out" 2>&1
   t2=$(now)
+  # virt-install writes its cloud-init ISO and the two documents into
+  # /var/lib/libvirt/boot; count what the cycle left there, then remove it.
+  left=$(comm -13 "$TMP/boot.before" <(ls /var/lib/libvirt/boot 2>/dev/null | sort) | grep '^virtinst-' || true)
+  if [ -n "$left" ]; then
+    echo "round $i: virt-install left $(echo "$left" | wc -l) file(s) in /var/lib/libvirt/boot: $(echo $left)"
+    for f in $left; do rm -f "/var/lib/libvirt/boot/$f"; done
+    virsh -q -c $URI pool-refresh boot >/dev/null 2>&1 || true
+  fi
   V_UP+=("$(echo "$t1 - $t0" | bc -l)") V_CYC+=("$(echo "$t2 - $t0" | bc -l)")
   printf 'round %d: foundry up %.2f s cycle %.2f s | virt-install up %.2f s cycle %.2f s\n' "$i" \
     "${F_UP[-1]}" "${F_CYC[-1]}" "${V_UP[-1]}" "${V_CYC[-1]}"
