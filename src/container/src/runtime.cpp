@@ -212,11 +212,15 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
                                     "linux.gidMappings"),
                     "{}", ctx);
   }
-  FOUNDRY_TRY_CTX(cg.add_process(pid), "{}", ctx);
   // Recorded before the init goes on: if this process dies now, `delete`
   // still finds the cgroup and the pid to clean up.
   FOUNDRY_TRY_CTX(store_.save(st), "{}: save state", ctx);
+  // Go first: the init sets up namespaces and mounts while the cgroup
+  // write (slow on v1: an RCU grace period) is under way here; it waits
+  // for CgroupJoined before anything that depends on the cgroup.
   FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::Go), "{}", ctx);
+  FOUNDRY_TRY_CTX(cg.add_process(pid), "{}", ctx);
+  FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::CgroupJoined), "{}", ctx);
   spdlog::debug("{}: init {} spawned and in its cgroup", ctx, pid);
 
   for (;;) {
