@@ -175,9 +175,11 @@ Status init_steps(const InitConfig& cfg) {
   }
 
   std::string state_json;
-  FOUNDRY_TRY(send_msg(sock, Msg::NeedRuntimeHooks));
-  FOUNDRY_TRY(wait_for(sock, Msg::HooksDone, &state_json));
-  FOUNDRY_TRY(run_hooks(s.hooks.create_container, "createContainer", state_json));
+  if (cfg.runtime_round_trip) {
+    FOUNDRY_TRY(send_msg(sock, Msg::NeedRuntimeHooks));
+    FOUNDRY_TRY(wait_for(sock, Msg::HooksDone, &state_json));
+    FOUNDRY_TRY(run_hooks(s.hooks.create_container, "createContainer", state_json));
+  }
 
   FOUNDRY_TRY(enter_rootfs(cfg.rootfs, cfg.no_pivot));
   FOUNDRY_TRY(finish_rootfs(s));

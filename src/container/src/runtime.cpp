@@ -190,6 +190,7 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
   cfg.fifo_fd = fifo_fd.get();
   cfg.no_pivot = opts.no_pivot;
   cfg.preserve_fds = opts.preserve_fds;
+  cfg.runtime_round_trip = !spec.hooks.empty() || static_cast<bool>(opts.on_namespaces_ready);
   for (int i = 0; i < 3; ++i) cfg.stdio[i] = opts.stdio[i];
   Spawned child = FOUNDRY_TRY_CTX(spawn_init(cfg), "{}", ctx);
   fifo_fd.reset();
