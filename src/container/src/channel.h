@@ -11,7 +11,7 @@
 namespace foundry::container::detail {
 
 enum class Msg : unsigned char {
-  Go = 1,             // parent -> child: maps written, cgroup joined
+  Go = 1,             // parent -> child: maps written (the cgroup follows: CgroupJoined)
   NeedRuntimeHooks,   // child -> parent: mounts done, run createRuntime hooks
   HooksDone,          // parent -> child: payload is the state JSON for container hooks
   Console,            // child -> parent: carries the pty master (SCM_RIGHTS)
@@ -19,6 +19,7 @@ enum class Msg : unsigned char {
   Done,               // parent -> child: state saved, wait for start
   Failed,             // child -> parent: payload is a serialized Error
   Pid,                // exec helper -> parent: payload is the exec'd process' pid
+  CgroupJoined,       // parent -> child: the init is in its cgroup (sent after Go)
 };
 
 struct Message {

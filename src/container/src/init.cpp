@@ -124,13 +124,32 @@ Status init_steps(const InitConfig& cfg) {
                       .with_hint("the file must be a namespace of that type"));
   }
 
+  // The runtime moves us into the cgroup while we work here (the first
+  // write to a v1 cgroup.procs waits for an RCU grace period, milliseconds
+  // that would otherwise be spent idle). The cgroup namespace takes the
+  // cgroup we are in at unshare time, so it waits for CgroupJoined: before
+  // the mounts when the rootfs mounts a fresh cgroup2 (it shows that
+  // namespace), after them otherwise (v1 cgroup mounts are binds of the
+  // container's directories).
   int unshare_flags = 0;
   for (const auto& ns : l.namespaces)
-    if (ns.path.empty() && ns.type != NamespaceType::User && ns.type != NamespaceType::Pid)
+    if (ns.path.empty() && ns.type != NamespaceType::User && ns.type != NamespaceType::Pid &&
+        ns.type != NamespaceType::Cgroup)
       unshare_flags |= clone_flag(ns.type);
   if (unshare_flags && ::unshare(unshare_flags) != 0)
     return fail_errno(ErrorKind::Operation, "cannot create the container's namespaces (unshare 0x{:x})",
                       static_cast<unsigned>(unshare_flags));
+  bool joined = false;
+  auto join_cgroup = [&]() -> Status {
+    if (joined) return ok();
+    joined = true;
+    FOUNDRY_TRY(wait_for(sock, Msg::CgroupJoined));
+    if (l.new_namespace(NamespaceType::Cgroup) && ::unshare(CLONE_NEWCGROUP) != 0)
+      return fail_errno(ErrorKind::Operation, "cannot create the container's cgroup namespace");
+    return ok();
+  };
+  bool fresh_cgroup2 = cfg.cgroup && cfg.cgroup->layout() == CgroupLayout::Unified;
+  if (fresh_cgroup2 || !cfg.cgroup) FOUNDRY_TRY(join_cgroup());
 
   if (!s.hostname.empty() && ::sethostname(s.hostname.data(), s.hostname.size()) != 0)
     return fail_errno(ErrorKind::Operation, "hostname: cannot set \"{}\"", s.hostname);
@@ -147,6 +166,7 @@ Status init_steps(const InitConfig& cfg) {
 
   RootfsContext ctx{&s, cfg.bundle, cfg.rootfs, cfg.cgroup, l.find_namespace(NamespaceType::User) != nullptr};
   FOUNDRY_TRY(prepare_rootfs(ctx));
+  FOUNDRY_TRY(join_cgroup());
 
   UniqueFd slave;
   if (p.terminal) {
@@ -155,9 +175,11 @@ Status init_steps(const InitConfig& cfg) {
   }
 
   std::string state_json;
-  FOUNDRY_TRY(send_msg(sock, Msg::NeedRuntimeHooks));
-  FOUNDRY_TRY(wait_for(sock, Msg::HooksDone, &state_json));
-  FOUNDRY_TRY(run_hooks(s.hooks.create_container, "createContainer", state_json));
+  if (cfg.runtime_round_trip) {
+    FOUNDRY_TRY(send_msg(sock, Msg::NeedRuntimeHooks));
+    FOUNDRY_TRY(wait_for(sock, Msg::HooksDone, &state_json));
+    FOUNDRY_TRY(run_hooks(s.hooks.create_container, "createContainer", state_json));
+  }
 
   FOUNDRY_TRY(enter_rootfs(cfg.rootfs, cfg.no_pivot));
   FOUNDRY_TRY(finish_rootfs(s));

@@ -28,6 +28,10 @@ struct InitConfig {
   bool no_pivot = false;
   int preserve_fds = 0;
   int stdio[3] = {-1, -1, -1};     // dup2'ed onto 0, 1, 2 when >= 0
+  // NeedRuntimeHooks/HooksDone happen only when something needs them
+  // (hooks, or the caller's on_namespaces_ready): each round trip is two
+  // context switches on the critical path of create.
+  bool runtime_round_trip = true;
 };
 
 struct Spawned {

@@ -190,6 +190,7 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
   cfg.fifo_fd = fifo_fd.get();
   cfg.no_pivot = opts.no_pivot;
   cfg.preserve_fds = opts.preserve_fds;
+  cfg.runtime_round_trip = !spec.hooks.empty() || static_cast<bool>(opts.on_namespaces_ready);
   for (int i = 0; i < 3; ++i) cfg.stdio[i] = opts.stdio[i];
   Spawned child = FOUNDRY_TRY_CTX(spawn_init(cfg), "{}", ctx);
   fifo_fd.reset();
@@ -212,11 +213,15 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
                                     "linux.gidMappings"),
                     "{}", ctx);
   }
-  FOUNDRY_TRY_CTX(cg.add_process(pid), "{}", ctx);
   // Recorded before the init goes on: if this process dies now, `delete`
   // still finds the cgroup and the pid to clean up.
   FOUNDRY_TRY_CTX(store_.save(st), "{}: save state", ctx);
+  // Go first: the init sets up namespaces and mounts while the cgroup
+  // write (slow on v1: an RCU grace period) is under way here; it waits
+  // for CgroupJoined before anything that depends on the cgroup.
   FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::Go), "{}", ctx);
+  FOUNDRY_TRY_CTX(cg.add_process(pid), "{}", ctx);
+  FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::CgroupJoined), "{}", ctx);
   spdlog::debug("{}: init {} spawned and in its cgroup", ctx, pid);
 
   for (;;) {

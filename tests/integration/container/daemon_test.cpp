@@ -430,3 +430,33 @@ TEST_F(Daemon, ExecThroughTheClient) {
   EXPECT_EQ(client({"container", "delete", "ex"}).rc, 0);
   EXPECT_TRUE(fs::is_empty(root_));
 }
+
+TEST_F(Daemon, BadInputLeavesNothing) {
+  // A bad config.json: the JSON path in the error, exit 2, no state, no log.
+  b_->config()["process"]["args"] = "sh -c true";
+  b_->write_config();
+  auto bad = client({"container", "create", "--bundle", b_->dir(), "bad"});
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find(b_->dir() + "/config.json: process.args: must be an array, found a string"),
+            std::string::npos)
+      << bad.err;
+  // A program missing from the rootfs fails create, not start.
+  b_->set_args({"no-such-program"});
+  b_->write_config();
+  auto missing = client({"container", "create", "--bundle", b_->dir(), "noexe"});
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("error: create container \"noexe\": process.args[0]: executable \"no-such-program\" not "
+                             "found in the container's PATH"),
+            std::string::npos)
+      << missing.err;
+  for (const char* id : {"bad", "noexe"}) {
+    EXPECT_FALSE(fs::exists(root_ + "/" + id)) << id;
+    EXPECT_FALSE(fs::exists(logs_ + "/" + id + ".log")) << id;
+    for (const char* h : {"memory", "pids", "cpu", "unified"})
+      EXPECT_FALSE(fs::exists(std::string("/sys/fs/cgroup/") + h + "/foundry/" + id)) << h << " " << id;
+  }
+  auto unknown = client({"container", "delete", "nope"});
+  EXPECT_EQ(unknown.rc, 4);
+  EXPECT_NE(unknown.err.find("error: container \"nope\" does not exist"), std::string::npos) << unknown.err;
+  EXPECT_EQ(client({"-o", "json", "container", "list"}).out, "[]\n");
+}
