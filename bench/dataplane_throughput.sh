@@ -227,6 +227,10 @@ EOF
   r0=$(rx_packets "$P-${x}cb"); s0=$(tx_packets "$P-${x}ca"); t0=$(now)
   sleep "$SECS"
   r1=$(rx_packets "$P-${x}cb"); s1=$(tx_packets "$P-${x}ca"); t1=$(now)
+  # A sender that gave up during the window (EAGAIN when the path pushes
+  # back) would understate the rate without a word.
+  kill -0 $gen 2>/dev/null || { echo "dataplane_throughput: trafgen stopped during the $x measurement:" >&2
+    cat "$TMP/trafgen-$x.log" >&2; return 1; }
   kill -TERM -- -$gen 2>/dev/null || true
   wait $gen 2>/dev/null || true
   RESULT=$(awk -v r=$((r1 - r0)) -v s=$((s1 - s0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f %.0f\n", r / (t1 - t0), s / (t1 - t0) }')
