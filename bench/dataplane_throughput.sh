@@ -13,14 +13,17 @@
 #   tcp   iperf3 TCP cA -> cB, Mbit/s the receiver got (timeout-guarded)
 #   small 60-byte frames (64 on the wire with FCS), UDP cA -> cB, sent by
 #         trafgen (netsniff-ng) on cA's eth0; the rate is what arrives in cB:
-#         the rx_packets counter of cB's eth0 over a steady window.
+#         the rx_packets counter of cB's eth0 over a steady window. Also
+#         through a third topology, "direct": the same two containers joined
+#         by one veth pair, to subtract the generator's and receiver's share.
 # and prints each round, the medians and the ratios foundry/kernel.
 #
 # Usage (root): bench/dataplane_throughput.sh [BUILD_DIR] [SECONDS] [ROUNDS]
 #   BUILD_DIR holds src/agent/foundry-agent and src/cli/foundry (default: build)
 #   SECONDS per measurement (default 10), ROUNDS (default 3)
 # Environment: FDTP_XDP_MODE=native|generic|auto for Foundry's ports (default native),
-#   FDTP_GEN_CPUS: trafgen sender processes (default 1).
+#   FDTP_GEN_CPUS: trafgen sender processes (default 1; with 2 on this machine
+#   the Foundry path pushes back, the send fails with EAGAIN and trafgen quits).
 # Everything it creates (namespaces, agents, generators) is removed on exit,
 # also on failure or Ctrl-C. Only 192.0.2.0/24 and 198.51.100.0/24 are used,
 # only inside the script's namespaces; host sysctls and IRQs are not touched.
@@ -145,6 +148,22 @@ setup_kernel() {
   ip netns exec "$P-khb" bridge fdb add $MAC_B dev pb master static
 }
 
+# The same generator and receiver joined by one veth pair, no forwarding at
+# all: the baseline that is subtracted to get what each path itself costs.
+setup_direct() {
+  mkns "$P-dca"; mkns "$P-dcb"
+  # Not "eth0" on this side at creation: the name is also checked where ip
+  # runs (the host's namespace), which may have an eth0 of its own.
+  ip link add "${P}d" netns "$P-dca" type veth peer name eth0 netns "$P-dcb"
+  ip -n "$P-dca" link set "${P}d" name eth0
+  ip -n "$P-dca" link set eth0 address $MAC_A mtu 1450 up
+  ip -n "$P-dcb" link set eth0 address $MAC_B mtu 1450 up
+  ip -n "$P-dca" addr add 192.0.2.1/24 dev eth0
+  ip -n "$P-dcb" addr add 192.0.2.2/24 dev eth0
+  ip -n "$P-dca" neigh add 192.0.2.2 lladdr $MAC_B dev eth0 nud permanent
+  ip -n "$P-dcb" neigh add 192.0.2.1 lladdr $MAC_A dev eth0 nud permanent
+}
+
 check_path() {  # prefix
   local x=$1
   ip netns exec "$P-${x}ca" ping -c 3 -i 0.2 -W 1 192.0.2.2 >/dev/null &&
@@ -208,6 +227,10 @@ EOF
   r0=$(rx_packets "$P-${x}cb"); s0=$(tx_packets "$P-${x}ca"); t0=$(now)
   sleep "$SECS"
   r1=$(rx_packets "$P-${x}cb"); s1=$(tx_packets "$P-${x}ca"); t1=$(now)
+  # A sender that gave up during the window (EAGAIN when the path pushes
+  # back) would understate the rate without a word.
+  kill -0 $gen 2>/dev/null || { echo "dataplane_throughput: trafgen stopped during the $x measurement:" >&2
+    cat "$TMP/trafgen-$x.log" >&2; return 1; }
   kill -TERM -- -$gen 2>/dev/null || true
   wait $gen 2>/dev/null || true
   RESULT=$(awk -v r=$((r1 - r0)) -v s=$((s1 - s0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f %.0f\n", r / (t1 - t0), s / (t1 - t0) }')
@@ -219,27 +242,38 @@ echo "dataplane_throughput: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPU
 echo "two hosts, VNI 100, container MTU 1450, $SECS s per measurement, $ROUNDS rounds; Foundry XDP mode: $MODE"
 setup_foundry
 setup_kernel
+setup_direct
 check_path f
 check_path k
 
-printf '%-6s %12s %12s %16s %16s %16s %16s\n' round tcp_foundry tcp_kernel small_foundry small_kernel sent_foundry sent_kernel
-printf '%-6s %12s %12s %16s %16s %16s %16s\n' "" Mbit/s Mbit/s "arrived pps" "arrived pps" pps pps
+printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' round tcp_foundry tcp_kernel small_foundry small_kernel small_direct sent_foundry sent_kernel
+printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "" Mbit/s Mbit/s "arrived pps" "arrived pps" "arrived pps" pps pps
 for r in $(seq "$ROUNDS"); do
   tcp_run f; tf=$RESULT
   tcp_run k; tk=$RESULT
   small_run f; read -r sf gf <<<"$RESULT"
   small_run k; read -r sk gk <<<"$RESULT"
-  printf '%-6s %12s %12s %16s %16s %16s %16s\n' "$r" "$tf" "$tk" "$sf" "$sk" "$gf" "$gk"
-  echo "$tf $tk $sf $sk" >>"$TMP/rounds"
+  small_run d; read -r sd _ <<<"$RESULT"
+  printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "$r" "$tf" "$tk" "$sf" "$sk" "$sd" "$gf" "$gk"
+  echo "$tf $tk $sf $sk $sd" >>"$TMP/rounds"
 done
 
 TF=$(awk '{print $1}' "$TMP/rounds" | median)
 TK=$(awk '{print $2}' "$TMP/rounds" | median)
 SF=$(awk '{print $3}' "$TMP/rounds" | median)
 SK=$(awk '{print $4}' "$TMP/rounds" | median)
-printf '%-6s %12s %12s %16s %16s\n' median "$TF" "$TK" "$SF" "$SK"
+SD=$(awk '{print $5}' "$TMP/rounds" | median)
+printf '%-6s %12s %12s %14s %14s %14s\n' median "$TF" "$TK" "$SF" "$SK" "$SD"
 awk -v tf="$TF" -v tk="$TK" -v sf="$SF" -v sk="$SK" 'BEGIN {
   printf "ratio foundry/kernel: TCP %.2f (goal >= 1), small packets %.2f (goal >= 2)\n", tf / tk, sf / sk }'
+# trafgen sends from the sender's syscall, and veth runs the whole path in
+# that CPU's softirq before the next send: generator, path and receiver share
+# one CPU (run to completion). What the path itself costs per packet is the
+# time per packet minus that of the direct veth (same generator, receiver).
+awk -v sf="$SF" -v sk="$SK" -v sd="$SD" 'BEGIN {
+  cf = 1e9 / sf - 1e9 / sd; ck = 1e9 / sk - 1e9 / sd
+  printf "per packet: direct %.0f ns; path on top: foundry %.0f ns, kernel %.0f ns; kernel/foundry path cost %.2f\n",
+    1e9 / sd, cf, ck, (cf > 0 ? ck / cf : 0) }'
 
 # Where Foundry's frames went on host A (encapsulated) and B (decapsulated):
 # every drop reason would show here.

@@ -479,6 +479,15 @@ TEST_F(AgentTest, FoundryNetCommandsDriveTheAgent) {
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_NE(stats.out.find("forward.local"), std::string::npos) << stats.out;
 
+  RunResult flood = cli({"net", "--agent", socket_, "flood", "add", "100", "198.51.100.2"});
+  EXPECT_EQ(flood.exit_code, 0) << flood.err;
+  EXPECT_NE(flood.out.find("BUM frames of VNI 100 are replicated to 198.51.100.2"), std::string::npos) << flood.out;
+  RunResult bad_vni = cli({"net", "--agent", socket_, "flood", "add", "16777216", "198.51.100.2"});
+  EXPECT_EQ(bad_vni.exit_code, 2) << "VNI over 24 bits is a validation error";
+  EXPECT_NE(bad_vni.err.find("24 bits"), std::string::npos) << bad_vni.err;
+  RunResult unflood = cli({"net", "--agent", socket_, "flood", "del", "100", "198.51.100.2"});
+  EXPECT_EQ(unflood.exit_code, 0) << unflood.err;
+
   RunResult del = cli({"net", "--agent", socket_, "fdb", "del", "100", "02:00:00:00:00:99"});
   EXPECT_EQ(del.exit_code, 0) << del.err;
   RunResult again = cli({"net", "--agent", socket_, "fdb", "del", "100", "02:00:00:00:00:99"});
