@@ -218,6 +218,11 @@ Result<LiveIsoInfo> write_live_iso(const LiveIsoOptions& o) {
       "-c", "isolinux/boot.cat", "-b", "isolinux/isolinux.bin", "-no-emul-boot", "-boot-load-size", "4",
       "-boot-info-table",
       "-eltorito-alt-boot", "-e", "boot/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
+  };
+  // SOURCE_DATE_EPOCH alone keeps each file's mtime ("set_to_mtime"), and
+  // the files made in scratch are new on every build.
+  if (epoch) argv.insert(argv.end(), {"--set_all_file_dates", fmt::format("={}", *epoch)});
+  argv.insert(argv.end(), {
       "-graft-points",
       "isolinux/isolinux.bin=" + isolinux_copy,
       "isolinux/ldlinux.c32=" + ldlinux,
@@ -226,7 +231,7 @@ Result<LiveIsoInfo> write_live_iso(const LiveIsoOptions& o) {
       "live/vmlinuz=" + boot.kernel,
       "live/initrd.img=" + boot.initrd,
       "live/filesystem.squashfs=" + squashfs,
-  };
+  });
   FOUNDRY_TRY_CTX(run_checked(argv, detail::tool_options(o.common, epoch)), "{}: xorriso", ctx);
   fs::path out_abs = fs::absolute(o.output, ec);
   FOUNDRY_TRY(detail::rename_into_place(tmp_iso, out_abs.string(), ctx));

@@ -278,7 +278,10 @@ Status make_squashfs(const std::string& tree, const std::string& out, SquashfsCo
   // The tree may hold mount points (proc, sys, dev) left empty; -one-file-system
   // keeps anything mounted there out.
   argv.push_back("-one-file-system");
-  FOUNDRY_TRY_CTX(run_checked(argv, ro), "make squashfs {} from {}", out, tree);
+  // mksquashfs refuses SOURCE_DATE_EPOCH together with the options above.
+  RunOptions env = ro;
+  std::erase_if(env.extra_env, [](const std::string& e) { return e.rfind("SOURCE_DATE_EPOCH=", 0) == 0; });
+  FOUNDRY_TRY_CTX(run_checked(argv, env), "make squashfs {} from {}", out, tree);
   return ok();
 }
 
