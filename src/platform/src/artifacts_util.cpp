@@ -194,7 +194,7 @@ Status make_ext4_image(const std::string& tree, const std::string& image, const 
         it.disable_recursion_pending();  // mke2fs did not descend there either
         continue;
       }
-      add(fs::relative(it->path(), tree).string(), st);
+      add(it->path().lexically_relative(tree).string(), st);
     }
   }
   if (cmds.empty()) return ok();

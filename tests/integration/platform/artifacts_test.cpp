@@ -98,6 +98,10 @@ class Artifacts : public ::testing::Test {
     put(tree_ + "/etc/fstab", "LABEL=root / ext4 defaults 0 1\n");
     put(tree_ + "/etc/hostname", "localhost\n");
     fs::create_symlink("usr/lib", tree_ + "/lib");
+    // An absolute link to a path that exists on the build machine: it must
+    // stay a name inside the tree (time fixing once followed such links).
+    fs::create_directories(tree_ + "/etc/alternatives");
+    fs::create_symlink("/bin/sh", tree_ + "/etc/alternatives/pager");
     // Modules: loop is built in; isofs needs cdrom; virtio_mmio needs
     // virtio and virtio_ring; ext4 needs jbd2, mbcache and crc16.
     const std::string md = tree_ + "/usr/lib/modules/" + v;
