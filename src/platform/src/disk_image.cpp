@@ -193,7 +193,10 @@ Result<size_t> clamp_inode_times(const std::string& tree, const std::string& raw
       it.disable_recursion_pending();  // mkfs did not descend there either
       continue;
     }
-    add(fs::relative(it->path(), tree).string(), st);
+    // lexically: fs::relative resolves symlinks, and an absolute link in the
+    // tree (etc/alternatives/pager -> /usr/bin/less) would then name a path
+    // on the build machine ("../../usr/bin/less").
+    add(it->path().lexically_relative(tree).string(), st);
   }
   const std::string file = work + "/debugfs-times";
   FOUNDRY_TRY(write_file_atomic(file, cmds));
