@@ -193,7 +193,10 @@ Result<size_t> clamp_inode_times(const std::string& tree, const std::string& raw
       it.disable_recursion_pending();  // mkfs did not descend there either
       continue;
     }
-    add(fs::relative(it->path(), tree).string(), st);
+    // lexically: fs::relative canonicalises, which follows the tree's
+    // symlinks on the build machine (/etc/alternatives/pager ->
+    // /usr/bin/less, /dev/fd -> /proc/self/fd) and yields paths outside it.
+    add(it->path().lexically_relative(tree).string(), st);
   }
   const std::string file = work + "/debugfs-times";
   FOUNDRY_TRY(write_file_atomic(file, cmds));
