@@ -155,6 +155,15 @@ void clamp_tree_times(const std::string& root, int64_t epoch) {
   }
 }
 
+std::string hex_digest(const unsigned char* md, unsigned n);
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+  return hex_digest(md, n);
+}
+
 std::string hex_digest(const unsigned char* md, unsigned n) {
   std::string out;
   for (unsigned i = 0; i < n; ++i) out += fmt::format("{:02x}", md[i]);
@@ -597,42 +606,42 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   // Stage: manifest.
   t = Clock::now();
   emit(pf, K::Begin, "manifest", "checksums, SBOM, inputs");
-  nlohmann::ordered_json m;
-  m["format"] = "foundry-platform-manifest/1";
-  m["cluster"] = c.name;
-  m["source_date_epoch"] = *epoch;
-  nlohmann::ordered_json in;
-  in["cluster_file"] = {{"name", fs::path(o.cluster_file).filename().string()},
-                        {"sha256", FOUNDRY_TRY(sha256_file(o.cluster_file))}};
-  in["release"] = c.os.release;
-  in["packages_requested"] = ro.packages;
-  in["offline"] = o.offline;
-  in["recipe_version"] = kRecipeVersion;
-  in["kernel"] = rootfs_info.kernel_version;
-  in["disk_seed"] = d.seed;
-  // The sources the packages come from. "offline" says whether they were
-  // read from the package cache instead; the versions are in "packages".
-  in["apt_sources"] = to_deb822(image_sources);
-  in["binaries"] = nlohmann::ordered_json::array();
-  for (const auto& b : binaries)
-    in["binaries"].push_back({{"name", fs::path(b).filename().string()}, {"sha256", FOUNDRY_TRY(sha256_file(b))}});
-  in["ca_certificate_sha256"] = [&] {
-    auto p = st.root + "/ca.tmp";
-    (void)write_file_atomic(p, id.ca_cert_pem);
-    auto h = sha256_file(p).value_or("");
-    fs::remove(p, ec);
-    return h;
-  }();
-  m["inputs"] = in;
-  m["artifacts"] = nlohmann::ordered_json::array();
-  std::sort(st.artifacts.begin(), st.artifacts.end(), [](auto& a, auto& b) { return a.path < b.path; });
-  for (const auto& a : st.artifacts)
-    m["artifacts"].push_back({{"path", a.path}, {"kind", a.kind}, {"size", a.size}, {"sha256", a.sha256}});
-  m["packages"] = nlohmann::ordered_json::array();
   auto pkgs = rootfs_info.packages;
   std::sort(pkgs.begin(), pkgs.end(), [](auto& a, auto& b) { return std::tie(a.name, a.arch) < std::tie(b.name, b.arch); });
-  for (const auto& p : pkgs) m["packages"].push_back({{"name", p.name}, {"version", p.version}, {"arch", p.arch}});
-  FOUNDRY_TRY(write_file_atomic(st.root + "/manifest.json", m.dump(2) + "\n", 0644));
+  // The manifest of the artifacts recorded so far (the recovery key carries
+  // one without itself; the final one lists everything).
+  auto make_manifest = [&]() -> Result<std::string> {
+    nlohmann::ordered_json m;
+    m["format"] = "foundry-platform-manifest/1";
+    m["cluster"] = c.name;
+    m["source_date_epoch"] = *epoch;
+    nlohmann::ordered_json in;
+    in["cluster_file"] = {{"name", fs::path(o.cluster_file).filename().string()},
+                          {"sha256", FOUNDRY_TRY(sha256_file(o.cluster_file))}};
+    in["release"] = c.os.release;
+    in["packages_requested"] = ro.packages;
+    in["offline"] = o.offline;
+    in["recipe_version"] = kRecipeVersion;
+    in["kernel"] = rootfs_info.kernel_version;
+    in["disk_seed"] = d.seed;
+    // The sources the packages come from. "offline" says whether they were
+    // read from the package cache instead; the versions are in "packages".
+    in["apt_sources"] = to_deb822(image_sources);
+    in["binaries"] = nlohmann::ordered_json::array();
+    for (const auto& b : binaries)
+      in["binaries"].push_back({{"name", fs::path(b).filename().string()}, {"sha256", FOUNDRY_TRY(sha256_file(b))}});
+    in["ca_certificate_sha256"] = sha256_hex(id.ca_cert_pem);
+    m["inputs"] = in;
+    m["artifacts"] = nlohmann::ordered_json::array();
+    std::sort(st.artifacts.begin(), st.artifacts.end(), [](auto& a, auto& b) { return a.path < b.path; });
+    for (const auto& a : st.artifacts)
+      m["artifacts"].push_back({{"path", a.path}, {"kind", a.kind}, {"size", a.size}, {"sha256", a.sha256}});
+    m["packages"] = nlohmann::ordered_json::array();
+    for (const auto& p : pkgs) m["packages"].push_back({{"name", p.name}, {"version", p.version}, {"arch", p.arch}});
+    return m.dump(2) + "\n";
+  };
+  const std::string manifest_text = FOUNDRY_TRY(make_manifest());
+  FOUNDRY_TRY(write_file_atomic(st.root + "/manifest.json", manifest_text, 0644));
   emit(pf, K::End, "manifest", fmt::format("{} artifacts, {} packages", st.artifacts.size(), pkgs.size()), since(t));
 
   FOUNDRY_TRY(publish(st.root, out));
