@@ -17,6 +17,8 @@
 #include "foundry/common/file.h"
 #include "foundry/common/log.h"
 #include "foundry/common/subprocess.h"
+#include "foundry/net/ip.h"
+#include "foundry/platform/artifacts.h"
 #include "foundry/platform/disk_image.h"
 #include "fs_util.h"
 
@@ -301,7 +303,7 @@ if [ -r "$conf/node.env" ] && [ -r "$conf/wg0.conf" ]; then
     fi
   fi
 fi
-echo "foundry-node: ready"
+echo ")" + std::string(kNodeReadyLine) + R"("
 echo "foundry-node: host $(hostname), mesh $mesh"
 )";
 }
@@ -548,11 +550,11 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   emit(pf, K::End, "node-os", fmt::format("{} binaries, foundry-node.service", binaries.size()), since(t));
 
   // Stage: disk.
-  FOUNDRY_TRY(make_dirs(st.root + "/images"));
-  const std::string raw_rel = "images/" + c.name + ".raw";
+  const std::string scratch = st.root + "/work";
+  FOUNDRY_TRY(make_dirs(scratch));
   DiskOptions d;
   d.rootfs = rootfs_info.path;
-  d.output = st.root + "/" + raw_rel;
+  d.output = scratch + "/disk.raw";
   d.format = ImageFormat::Raw;
   // One image for every node: as large as the smallest node disk (cloud-init
   // grows the root partition to a larger disk at first boot).
@@ -565,47 +567,7 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   d.work_dir = st.root;
   d.progress = pf;
   auto disk = FOUNDRY_TRY_CTX(assemble_disk(d), "platform build");
-  FOUNDRY_TRY(st.record(raw_rel, "disk-raw"));
 
-  // Stage: artifacts.
-  t = Clock::now();
-  emit(pf, K::Begin, "artifacts", "disk formats for the targets");
-  bool want_qcow2 = c.has_target(config::Target::Qemu) || c.has_target(config::Target::Libvirt) ||
-                    c.has_target(config::Target::Proxmox);
-  bool want_vhd = c.has_target(config::Target::Azure);
-  if (want_qcow2) {
-    std::string rel = "images/" + c.name + ".qcow2";
-    FOUNDRY_TRY_CTX(convert_image(d.output, st.root + "/" + rel, ImageFormat::Qcow2, false, std::chrono::seconds(1200)),
-                    "platform build: qcow2");
-    FOUNDRY_TRY(st.record(rel, "disk-qcow2"));
-  }
-  if (want_vhd) {
-    std::string rel = "images/" + c.name + ".vhd";
-    FOUNDRY_TRY_CTX(convert_image(d.output, st.root + "/" + rel, ImageFormat::Vpc, false, std::chrono::seconds(1200)),
-                    "platform build: vhd");
-    FOUNDRY_TRY(st.record(rel, "disk-vhd"));
-  }
-  emit(pf, K::End, "artifacts", fmt::format("{} artifact(s)", st.artifacts.size()), since(t));
-
-  // Stage: config drives.
-  t = Clock::now();
-  emit(pf, K::Begin, "config-drives", "per-node NoCloud seeds (identity, mesh peers)");
-  for (const auto& n : c.nodes) {
-    auto iso = FOUNDRY_TRY_CTX(node_config_drive(c, id, n, *epoch), "platform build: config drive of {}", n.name);
-    std::string rel = "nodes/" + n.name + "-config.iso";
-    FOUNDRY_TRY(make_dirs(st.root + "/nodes", 0700));
-    FOUNDRY_TRY(write_file_atomic(st.root + "/" + rel, std::string(iso.begin(), iso.end()), 0600));
-    FOUNDRY_TRY(st.record(rel, "config-drive"));
-  }
-  emit(pf, K::End, "config-drives", fmt::format("{} drives (mode 0600: they hold the nodes' keys)", c.nodes.size()),
-       since(t));
-
-  // The tree is not an artifact: remove it before the manifest and publish.
-  FOUNDRY_TRY(detail::remove_tree(rootfs_info.path));
-
-  // Stage: manifest.
-  t = Clock::now();
-  emit(pf, K::Begin, "manifest", "checksums, SBOM, inputs");
   auto pkgs = rootfs_info.packages;
   std::sort(pkgs.begin(), pkgs.end(), [](auto& a, auto& b) { return std::tie(a.name, a.arch) < std::tie(b.name, b.arch); });
   // The manifest of the artifacts recorded so far (the recovery key carries
@@ -640,6 +602,120 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
     for (const auto& p : pkgs) m["packages"].push_back({{"name", p.name}, {"version", p.version}, {"arch", p.arch}});
     return m.dump(2) + "\n";
   };
+
+  // Stage: config drives (before the artifacts: the recovery key carries them).
+  t = Clock::now();
+  emit(pf, K::Begin, "config-drives", "per-node NoCloud seeds (identity, mesh peers)");
+  FOUNDRY_TRY(make_dirs(st.root + "/nodes", 0700));
+  for (const auto& n : c.nodes) {
+    auto iso = FOUNDRY_TRY_CTX(node_config_drive(c, id, n, *epoch), "platform build: config drive of {}", n.name);
+    std::string rel = "nodes/" + n.name + "-config.iso";
+    FOUNDRY_TRY(write_file_atomic(st.root + "/" + rel, std::string(iso.begin(), iso.end()), 0600));
+    FOUNDRY_TRY(st.record(rel, "config-drive"));
+  }
+  emit(pf, K::End, "config-drives", fmt::format("{} drives (mode 0600: they hold the nodes' keys)", c.nodes.size()),
+       since(t));
+
+  // Stage: artifacts (src/platform artifacts*.cpp).
+  ArtifactCommon common;
+  common.seed = d.seed;
+  common.source_date_epoch = epoch;
+  common.work_dir = scratch;
+  common.progress = pf;
+  auto rel_of = [&](const std::string& abs_path) { return fs::path(abs_path).lexically_relative(st.root).string(); };
+
+  DiskImagesOptions di;
+  di.raw_disk = d.output;
+  di.output_dir = st.root + "/images";
+  di.basename = c.name;
+  di.formats.clear();
+  using config::Target;
+  if (c.has_target(Target::Qemu) || c.has_target(Target::Libvirt) || c.has_target(Target::Proxmox))
+    di.formats.push_back(ImageFormat::Qcow2);
+  if (c.has_target(Target::Raw) || c.has_target(Target::Aws) || c.has_target(Target::BareMetal))
+    di.formats.push_back(ImageFormat::Raw);
+  if (c.has_target(Target::Azure)) di.formats.push_back(ImageFormat::Vpc);
+  di.common = common;
+  if (!di.formats.empty()) {
+    auto files = FOUNDRY_TRY_CTX(write_disk_images(di), "platform build");
+    for (const auto& f : files) {
+      std::string ext = fs::path(f.path).extension().string();
+      FOUNDRY_TRY(st.record(rel_of(f.path), "disk-" + ext.substr(ext.empty() ? 0 : 1)));
+    }
+  }
+
+  LiveSquashfsOptions sq;
+  sq.rootfs = rootfs_info.path;
+  sq.output = scratch + "/filesystem.squashfs";
+  sq.common = common;
+  FOUNDRY_TRY_CTX(write_live_squashfs(sq), "platform build");
+
+  LiveIsoOptions li;
+  li.rootfs = rootfs_info.path;
+  li.output = st.root + "/iso/" + c.name + ".iso";
+  li.squashfs = sq.output;
+  li.title = "Foundry node (" + c.name + ", live)";
+  li.common = common;
+  FOUNDRY_TRY(make_dirs(st.root + "/iso"));
+  auto iso_info = FOUNDRY_TRY_CTX(write_live_iso(li), "platform build");
+  FOUNDRY_TRY(st.record(rel_of(iso_info.iso.path), "live-iso"));
+
+  if (c.has_target(Target::Firecracker)) {
+    FirecrackerKitOptions fk;
+    fk.rootfs = rootfs_info.path;
+    fk.output_dir = st.root + "/firecracker";
+    fk.vms.clear();
+    for (const auto& n : c.nodes) {
+      FirecrackerVm vm;
+      vm.name = n.name;
+      vm.vcpus = static_cast<int>(n.vcpus);
+      vm.memory_mib = n.memory_mib;
+      vm.tap = net::derive_tap_name(n.address.addr);
+      vm.guest_mac = net::derive_mac_from_ip(n.address.addr);
+      fk.vms.push_back(std::move(vm));
+    }
+    fk.common = common;
+    auto kit = FOUNDRY_TRY_CTX(write_firecracker_kit(fk), "platform build");
+    for (const auto& f : kit.files) {
+      std::string name = fs::path(f.path).filename().string();
+      std::string kind = name == "vmlinux" ? "firecracker-kernel"
+                         : name.ends_with(".json") ? "firecracker-config"
+                         : name.ends_with(".ext4") ? "firecracker-rootfs"
+                                                   : "firecracker-initrd";
+      FOUNDRY_TRY(st.record(rel_of(f.path), kind));
+    }
+  }
+
+  // The recovery key: every artifact so far, their manifest, the cluster
+  // file and the secrets.
+  {
+    const std::string key_manifest = FOUNDRY_TRY(make_manifest());
+    FOUNDRY_TRY(write_file_atomic(scratch + "/manifest.json", key_manifest, 0644));
+  }
+  RecoveryKeyOptions rk;
+  rk.rootfs = rootfs_info.path;
+  rk.squashfs = sq.output;
+  rk.output = st.root + "/recovery/" + c.name + "-recovery.img";
+  for (const char* dir : {"images", "iso", "firecracker", "nodes"})
+    if (fs::exists(st.root + "/" + dir, ec)) rk.artifacts.push_back(st.root + "/" + dir);
+  rk.artifacts.push_back(scratch + "/manifest.json");
+  rk.cluster_file = o.cluster_file;
+  rk.secrets_dir = io.secrets_dir;
+  rk.title = "Foundry recovery (" + c.name + ")";
+  rk.common = common;
+  FOUNDRY_TRY(make_dirs(st.root + "/recovery", 0700));
+  auto key = FOUNDRY_TRY_CTX(write_recovery_key(rk), "platform build");
+  // The key holds the secrets: as private as they are.
+  ::chmod(key.image.path.c_str(), 0600);
+  FOUNDRY_TRY(st.record(rel_of(key.image.path), "recovery-key"));
+  FOUNDRY_TRY(detail::remove_tree(scratch));
+
+  // The tree is not an artifact: remove it before the manifest and publish.
+  FOUNDRY_TRY(detail::remove_tree(rootfs_info.path));
+
+  // Stage: manifest.
+  t = Clock::now();
+  emit(pf, K::Begin, "manifest", "checksums, SBOM, inputs");
   const std::string manifest_text = FOUNDRY_TRY(make_manifest());
   FOUNDRY_TRY(write_file_atomic(st.root + "/manifest.json", manifest_text, 0644));
   emit(pf, K::End, "manifest", fmt::format("{} artifacts, {} packages", st.artifacts.size(), pkgs.size()), since(t));

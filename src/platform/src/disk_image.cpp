@@ -193,9 +193,9 @@ Result<size_t> clamp_inode_times(const std::string& tree, const std::string& raw
       it.disable_recursion_pending();  // mkfs did not descend there either
       continue;
     }
-    // lexically: fs::relative canonicalises, which follows the tree's
-    // symlinks on the build machine (/etc/alternatives/pager ->
-    // /usr/bin/less, /dev/fd -> /proc/self/fd) and yields paths outside it.
+    // lexically: fs::relative resolves symlinks, and an absolute link in the
+    // tree (etc/alternatives/pager -> /usr/bin/less) would then name a path
+    // on the build machine ("../../usr/bin/less").
     add(it->path().lexically_relative(tree).string(), st);
   }
   const std::string file = work + "/debugfs-times";

@@ -22,15 +22,15 @@
 #include "foundry/common/error.h"
 #include "foundry/config/cluster_config.h"
 #include "foundry/platform/apt_sources.h"
+#include "foundry/platform/artifacts.h"
 #include "foundry/platform/identity.h"
 #include "foundry/platform/progress.h"
 #include "foundry/platform/rootfs.h"
 
 namespace foundry::platform {
 
-// The line the node agent prints on the serial console once the node is up
-// (the boot tests wait for it).
-inline constexpr std::string_view kNodeReadyLine = "foundry-node: ready";
+// kNodeReadyLine (artifacts.h): the line the node agent prints on the
+// serial console once the node is up; the boot tests wait for it.
 
 // Which of `names` (bare package names) the package index can install.
 using PackageAvailability = std::function<Result<std::set<std::string>>(const std::vector<std::string>& names)>;
