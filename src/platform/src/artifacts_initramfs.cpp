@@ -65,8 +65,10 @@ foundry_load_modules()
 		# Module parameters from the command line (virtio_mmio.device=...):
 		# modprobe would read them, insmod needs them spelled out.
 		# shellcheck disable=SC2046
-		insmod "/foundry/modules/$_file" $(foundry_module_args "$_name") || \
-			log_warning_msg "foundry: cannot load $_name"
+		# udev may load the same module meanwhile (its alias is in the
+		# initramfs): only a module that is still absent is worth a warning.
+		insmod "/foundry/modules/$_file" $(foundry_module_args "$_name") 2>/dev/null || \
+			[ -d "/sys/module/$_name" ] || log_warning_msg "foundry: cannot load $_name"
 	done < /foundry/modules.order
 }
 

@@ -147,7 +147,7 @@ struct FirecrackerVm {
 
 struct FirecrackerKitOptions {
   std::string rootfs;
-  std::string output_dir;  // the kit; must not exist (made as DIR.tmp-XXXX, renamed)
+  std::string output_dir;  // the kit; must not exist (made in a scratch directory beside it, renamed whole)
   std::vector<FirecrackerVm> vms = {FirecrackerVm{}};
   uint64_t rootfs_image_bytes = 0;  // 0: the tree plus room, rounded to 64 MiB
   ArtifactCommon common;
