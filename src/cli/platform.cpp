@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "foundry/common/file.h"
 #include "foundry/platform/base_image.h"
+#include "foundry/platform/cluster_build.h"
+#include "output.h"
 
 namespace foundry::cli {
 
@@ -121,6 +123,116 @@ Status run_base_image(const BaseImageArgs& a, const Globals& g) {
   return ok();
 }
 
+void print_progress(const pf::ProgressEvent& e) {
+  using K = pf::ProgressEvent::Kind;
+  if (e.kind == K::End)
+    std::printf("✓ %-13s %s (%.1f s)\n", e.stage.c_str(), e.message.c_str(),
+                static_cast<double>(e.elapsed.count()) / 1000.0);
+  else if (e.kind == K::Info)
+    std::printf("  %-13s [%6.1f s] %s\n", e.stage.c_str(), static_cast<double>(e.elapsed.count()) / 1000.0,
+                e.message.c_str());
+  else
+    std::printf("… %-13s %s\n", e.stage.c_str(), e.message.c_str());
+  std::fflush(stdout);
+}
+
+struct ClusterArgs {
+  std::string file;
+  std::string output;
+  std::string sources;
+  bool offline = false;
+  bool no_package_check = false;
+  std::string secrets;
+  std::string cache = "/var/cache/foundry/apt";
+  std::vector<std::string> binaries;
+};
+
+Status run_validate(const ClusterArgs& a, const Globals& g) {
+  pf::PackageAvailability avail;
+  if (!a.no_package_check) avail = a.offline ? pf::deb_cache_availability(a.cache) : pf::apt_cache_availability();
+  auto c = FOUNDRY_TRY(pf::validate_cluster(a.file, avail));
+  if (g.output == OutputFormat::Json) {
+    std::printf("{\"valid\": true, \"cluster\": \"%s\", \"nodes\": %zu}\n", c.name.c_str(), c.nodes.size());
+    return ok();
+  }
+  std::printf("✓ %s: cluster %s, %zu nodes, mesh %s, release %s, %zu extra packages%s\n", a.file.c_str(),
+              c.name.c_str(), c.nodes.size(), c.mesh.cidr.to_string().c_str(), c.os.release.c_str(),
+              c.os.packages.size(), a.no_package_check ? " (not checked against apt)" : " (all available)");
+  for (const auto& n : c.nodes)
+    std::printf("  %-16s %-8s %2u vCPU %6llu MiB %4llu GiB  %-18s mesh %s\n", n.name.c_str(),
+                std::string(foundry::config::to_string(n.role)).c_str(), n.vcpus,
+                static_cast<unsigned long long>(n.memory_mib), static_cast<unsigned long long>(n.disk_gib),
+                n.address.to_string().c_str(), n.mesh_address.to_string().c_str());
+  return ok();
+}
+
+Status run_build(const ClusterArgs& a, const Globals& g) {
+  pf::ClusterBuildOptions o;
+  o.cluster_file = a.file;
+  o.output_dir = a.output;
+  o.sources_file = a.sources;
+  o.offline = a.offline;
+  o.secrets_dir = a.secrets;
+  o.cache_dir = a.cache;
+  o.binaries = a.binaries;
+  if (a.no_package_check) o.availability = [](const std::vector<std::string>& n) -> Result<std::set<std::string>> {
+    return std::set<std::string>(n.begin(), n.end());
+  };
+  if (g.output != OutputFormat::Json) o.progress = print_progress;
+  auto r = FOUNDRY_TRY(pf::build_cluster(o));
+  if (g.output == OutputFormat::Json) {
+    std::string text = FOUNDRY_TRY(read_file(r.output_dir + "/manifest.json"));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return ok();
+  }
+  std::printf("✓ built %s in %.1f s: %zu artifacts, %zu packages (manifest.json)\n", r.output_dir.c_str(),
+              static_cast<double>(r.elapsed.count()) / 1000.0, r.artifacts.size(), r.packages.size());
+  for (const auto& x : r.artifacts)
+    std::printf("  %-40s %-14s %12llu  %.16s\n", x.path.c_str(), x.kind.c_str(),
+                static_cast<unsigned long long>(x.size), x.sha256.c_str());
+  if (!r.generated_secrets.empty())
+    std::printf("  %zu new key(s) written to the secrets directory; keep it (or the recovery key) to rebuild the "
+                "same artifacts\n", r.generated_secrets.size());
+  return ok();
+}
+
+constexpr const char* kBuildHelp = R"(
+DESCRIPTION
+  Manufactures a cluster from its cluster file (docs/platform.md): validates
+  the file and its packages before any work, makes the cluster CA, node
+  certificates and WireGuard keys (kept in the secrets directory), builds the
+  node OS with mmdebstrap (kernel, systemd, cloud-init, WireGuard tools, the
+  Foundry binaries and the foundry-node agent, which prints
+  "foundry-node: ready" on the serial console once the node is up), a GPT
+  disk, the artifacts for the file's targets, one NoCloud config drive per
+  node (its identity and mesh peers; mode 0600), and manifest.json (sha256 and
+  size of every artifact, every installed package and version, the inputs;
+  no secrets).
+
+  Everything is built in OUT/.tmp-build-* and moved into OUT at the end,
+  manifest.json last: a failed build leaves no artifact behind.
+
+  Reproducible: with the same cluster file, package versions, Foundry
+  binaries and secrets, two builds give bit-identical artifacts. Timestamps
+  come from SOURCE_DATE_EPOCH, else the cluster file's modification time.
+  Keys are made once and reused from the secrets directory (default
+  OUT/secrets; --secrets DIR to keep them elsewhere, e.g. restored from a
+  recovery key).
+
+  --offline installs from the package cache only (a local file:// repository
+  indexed with dpkg-scanpackages); run one networked build first to fill it.
+
+EXAMPLES
+  foundry platform validate examples/cluster.yaml
+  foundry platform build examples/cluster.yaml -o out/demo
+  foundry platform build examples/cluster.yaml -o out/demo --secrets /safe/demo-secrets --offline
+
+EXIT STATUS
+  0 built; 1 unreadable file or bad option; 2 invalid cluster file or a
+  package the apt sources lack (file:line:col for each); 4 a build stage
+  failed; 5 an artifact could not be written.
+)";
+
 constexpr const char* kBaseImageHelp = R"(
 DESCRIPTION
   Builds the VM base image: a Debian system with systemd, cloud-init (NoCloud
@@ -194,6 +306,29 @@ void register_platform(CLI::App& app, Globals& g) {
   bi->add_flag("--print-inputs", args->print_inputs,
                "Print every input that decides the image (for cache stamps) and exit; builds nothing");
   set_action(bi, [args, &g] { return run_base_image(*args, g); });
+
+  auto vargs = std::make_shared<ClusterArgs>();
+  auto* val = platform->add_subcommand("validate", "Check a cluster file (and its packages) without building");
+  val->add_option("file", vargs->file, "cluster.yaml")->required();
+  val->add_flag("--offline", vargs->offline, "Check packages against the package cache instead of apt's indices");
+  val->add_option("--cache", vargs->cache, "Package cache directory")->capture_default_str();
+  val->add_flag("--no-package-check", vargs->no_package_check, "Do not check package availability");
+  set_action(val, [vargs, &g] { return run_validate(*vargs, g); });
+
+  auto bargs = std::make_shared<ClusterArgs>();
+  auto* b = platform->add_subcommand("build", "Build a cluster's images, config drives and manifest from cluster.yaml");
+  b->footer(kBuildHelp);
+  b->add_option("file", bargs->file, "cluster.yaml")->required();
+  b->add_option("-o,--output", bargs->output, "Output directory")->required();
+  b->add_option("--sources", bargs->sources, "Apt sources file (deb822 or one-line) instead of the machine's");
+  b->add_flag("--offline", bargs->offline, "Install from the package cache only, no network");
+  b->add_option("--secrets", bargs->secrets, "Secrets directory: keys reused when present, made when not "
+                                              "(default OUT/secrets)");
+  b->add_option("--cache", bargs->cache, "Package cache directory (.debs kept between builds)")->capture_default_str();
+  b->add_option("--binary", bargs->binaries, "Foundry binary to put into the node OS (repeatable; default: this "
+                                             "foundry and its foundryd, foundry-agent)");
+  b->add_flag("--no-package-check", bargs->no_package_check, "Skip the package availability check");
+  set_action(b, [bargs, &g] { return run_build(*bargs, g); });
 }
 
 const CommandGroup reg(80, register_platform);

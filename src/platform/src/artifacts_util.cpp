@@ -278,9 +278,12 @@ Status make_squashfs(const std::string& tree, const std::string& out, SquashfsCo
   // The tree may hold mount points (proc, sys, dev) left empty; -one-file-system
   // keeps anything mounted there out.
   argv.push_back("-one-file-system");
-  // mksquashfs refuses SOURCE_DATE_EPOCH together with the options above.
+  // mksquashfs refuses SOURCE_DATE_EPOCH together with the options above,
+  // also when it comes from the caller's own environment (a user's
+  // `SOURCE_DATE_EPOCH=... foundry platform build`): env -u drops it.
   RunOptions env = ro;
   std::erase_if(env.extra_env, [](const std::string& e) { return e.rfind("SOURCE_DATE_EPOCH=", 0) == 0; });
+  if (epoch) argv.insert(argv.begin(), {"env", "-u", "SOURCE_DATE_EPOCH"});
   FOUNDRY_TRY_CTX(run_checked(argv, env), "make squashfs {} from {}", out, tree);
   return ok();
 }
