@@ -437,7 +437,11 @@ TEST_F(Artifacts, FirecrackerKitValidatesAgainstTheApiSchema) {
 
   // Every config validates against FullVmConfiguration (strict: no unknown
   // keys) and names only files that exist in the kit.
-  const std::string schema = std::string(FOUNDRY_SOURCE_DIR) + "/tests/data/firecracker/firecracker.yaml";
+  // The published schema is read where the workplace keeps it (DESIGN.md: not
+  // copied into the repository).
+  const std::string schema = std::string(FOUNDRY_SOURCE_DIR) + "/../shared/data/firecracker/firecracker.yaml";
+  if (!std::filesystem::exists(schema))
+    GTEST_SKIP() << "Firecracker's API schema is not at " << schema << " (../shared/data beside the checkout)";
   const std::string validator =
       std::string(FOUNDRY_SOURCE_DIR) + "/tests/integration/platform/validate_firecracker_config.py";
   auto py = run({"python3", "-c", "import jsonschema, yaml"});
