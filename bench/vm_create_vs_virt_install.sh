@@ -18,7 +18,8 @@
 # Usage (root): bench/vm_create_vs_virt_install.sh [BUILD_DIR] [ROUNDS]
 #   BUILD_DIR holds src/cli/foundry (default: build); ROUNDS default 5.
 # Host changes, all removed on exit (also on failure or Ctrl-C): a bridge
-# fvb<pid> with 203.0.113.1/24 (never a host interface), two pools
+# fvb<pid> with 203.0.113.1/26 (never a host interface; a /26 because
+# deb.debian.org resolves to 203.0.113.80 here and a /24 would capture it), two pools
 # fvb<pid>-images and fvb<pid>-vms under a temporary directory, the
 # benchmark's domains. libvirtd and virtlogd are started when not running.
 set -euo pipefail
@@ -77,7 +78,7 @@ fi
 
 BASE=$(FOUNDRY_BIN=$FOUNDRY "$HERE/../tests/e2e/lib/base-image.sh")
 ip link add "$BR" type bridge
-ip addr add 203.0.113.1/24 dev "$BR"
+ip addr add 203.0.113.1/26 dev "$BR"
 ip link set "$BR" up
 
 # The base image goes into the image pool once, for both tools (not timed).
@@ -100,7 +101,7 @@ data_disks:
   - device: vdb
     size_gb: 1
 network_interfaces:
-  - ip: $2/24
+  - ip: $2/26
     gateway: 203.0.113.1
     bridge: $BR
 cloud_init:

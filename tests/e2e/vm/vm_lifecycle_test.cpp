@@ -3,7 +3,7 @@
 // cloud-init seed, ssh into the guest over a Linux bridge, vm list / vm info,
 // vm destroy.
 //
-// Host-side changes: one Linux bridge (fe2e<pid>) with 203.0.113.1/24, and
+// Host-side changes: one Linux bridge (fe2e<pid>) with 203.0.113.1/26, and
 // private storage pools under a temporary base path. 192.0.2.0/24 is not used
 // because this host's own uplink and default gateway live there. Everything
 // is removed by RAII guards on every exit path (also when an assertion fails).
@@ -31,6 +31,10 @@ const std::string kUri = "qemu:///system";
 const std::string kBinary = std::string(FOUNDRY_BINARY_DIR) + "/src/cli/foundry";
 const std::string kHostIp = "203.0.113.1";
 const std::string kGuestIp = "203.0.113.10";
+// A /26, not the whole /24: on these machines deb.debian.org resolves into
+// 203.0.113.0/24 (203.0.113.80), and a connected /24 on the host bridge would
+// cut every other process's path to the Debian mirror while the test runs.
+const std::string kPrefix = "/26";
 const std::string kTap = "vmcb00710a";  // derive_tap_name(203.0.113.10)
 const uint64_t kDataDiskBytes = 1ull << 30;  // size_gb: 1 (the disk is 1 GiB)
 
@@ -71,7 +75,7 @@ class BridgeGuard {
     auto r = sh({"ip", "link", "add", name_, "type", "bridge"});
     if (!r.ok()) return "ip link add " + name_ + ": " + r.err;
     made_ = true;
-    r = sh({"ip", "addr", "add", kHostIp + "/24", "dev", name_});
+    r = sh({"ip", "addr", "add", kHostIp + kPrefix, "dev", name_});
     if (!r.ok()) return "ip addr add: " + r.err;
     r = sh({"ip", "link", "set", name_, "up"});
     if (!r.ok()) return "ip link set up: " + r.err;
@@ -219,7 +223,7 @@ TEST_F(VmLifecycle, CreateSshAndDestroyADebianVm) {
                            "  - device: vdb\n"
                            "    size_gb: 1\n"
                            "network_interfaces:\n"
-                           "  - ip: " + kGuestIp + "/24\n" +
+                           "  - ip: " + kGuestIp + kPrefix + "\n" +
                            "    gateway: " + kHostIp + "\n" +
                            "    bridge: " + bridge.name() + "\n" +
                            "cloud_init:\n"
@@ -284,7 +288,7 @@ TEST_F(VmLifecycle, CreateSshAndDestroyADebianVm) {
   auto j = nlohmann::json::parse(info.out);
   EXPECT_EQ(j["name"], name_);
   EXPECT_EQ(j["state"], "running");
-  EXPECT_EQ(j["addresses"], nlohmann::json::array({kGuestIp + "/24"})) << info.out;
+  EXPECT_EQ(j["addresses"], nlohmann::json::array({kGuestIp + kPrefix})) << info.out;
 
   t = Clock::now();
   auto de = foundry({"vm", "destroy", name_, "--timeout", "60"}, 180);
