@@ -180,15 +180,28 @@ TEST(ContainerLeak, ThousandContainersThroughFoundrydLeaveNothing) {
     if (auto d = rpc::call(sock, "delete", {{"id", id}, {"force", true}}); !d) return "delete: " + d.error().to_string();
     return "";
   };
+  // The daemon may still be closing the last request's connection (or a
+  // reaped child's pidfd) when the reply arrives: count once the numbers have
+  // held still for 100 ms, before and after alike. A real leak holds still too.
+  auto settled = [&] {
+    Counts prev = count(daemon, *sys, parent);
+    for (int i = 0; i < 40; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      Counts cur = count(daemon, *sys, parent);
+      if (cur == prev) return cur;
+      prev = cur;
+    }
+    return prev;
+  };
   ASSERT_EQ(cycle("warm"), "");
-  Counts before = count(daemon, *sys, parent);
+  Counts before = settled();
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 1000; ++i) {
     std::string err = cycle("leak-" + std::to_string(i));
     ASSERT_EQ(err, "") << "container " << i;
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  Counts after = count(daemon, *sys, parent);
+  Counts after = settled();
   EXPECT_EQ(before, after) << "before: " << before << "\nafter:  " << after;
   EXPECT_EQ(after.descendants, 0u);
   for (const auto& h : sys->v1) EXPECT_FALSE(fs::exists(h.mountpoint + parent)) << h.mountpoint + parent;
