@@ -267,7 +267,17 @@ TEST_F(VmLifecycle, CreateSshAndDestroyADebianVm) {
   EXPECT_EQ(last.out, "e2e-vm\n");
   auto ping = sh({"ping", "-c", "2", "-W", "5", kGuestIp});
   EXPECT_TRUE(ping.ok()) << ping.out << ping.err;
-  auto lsblk = ssh("lsblk -b -n -o SIZE /dev/vdb");
+  // After the first answer cloud-init may still restart sshd (its final
+  // stage): a refused connection then is not a failure of the guest. Retry
+  // ssh's own failures (exit 255) for up to two minutes.
+  RunResult lsblk;
+  wait_until(
+      std::chrono::seconds(120),
+      [&] {
+        lsblk = ssh("lsblk -b -n -o SIZE /dev/vdb");
+        return lsblk.exit_code != 255;
+      },
+      [&] { return false; }, std::chrono::seconds(3));
   ASSERT_TRUE(lsblk.ok()) << lsblk.describe() << lsblk.err;
   EXPECT_EQ(std::stoull(lsblk.out), kDataDiskBytes) << lsblk.out;
 
