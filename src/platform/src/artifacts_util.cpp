@@ -1,4 +1,5 @@
 #include "artifacts_util.h"
+#include "fs_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,24 +18,6 @@ namespace foundry::platform::detail {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The same pinned feature set assemble_disk uses: mke2fs reads
-// /etc/mke2fs.conf, which differs between releases (1.47 turns on
-// orphan_file, which older kernels refuse), so the image must not depend on
-// the build machine's copy.
-constexpr const char* kMke2fsConf = R"([defaults]
-	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
-	default_mntopts = acl,user_xattr
-	enable_periodic_fsck = 0
-	blocksize = 4096
-	inode_size = 256
-	inode_ratio = 16384
-
-[fs_types]
-	ext4 = {
-		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
-	}
-)";
 
 bool debugfs_quotable(const std::string& rel) { return rel.find_first_of("\"\n\r\t\\") == std::string::npos; }
 

@@ -131,22 +131,7 @@ using detail::since;
 
 std::optional<int64_t> effective_epoch(const DiskOptions& o) { return detail::epoch_or_env(o.source_date_epoch); }
 
-// mke2fs reads /etc/mke2fs.conf, which differs between releases (1.47
-// upstream turns on orphan_file, which older kernels and GRUB refuse). This
-// pins the feature set, so the image does not depend on the build machine.
-constexpr const char* kMke2fsConf = R"([defaults]
-	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
-	default_mntopts = acl,user_xattr
-	enable_periodic_fsck = 0
-	blocksize = 4096
-	inode_size = 256
-	inode_ratio = 16384
-
-[fs_types]
-	ext4 = {
-		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
-	}
-)";
+using detail::kMke2fsConf;
 
 Status pwrite_all(int fd, const std::vector<uint8_t>& data, uint64_t offset, const std::string& what) {
   size_t done = 0;

@@ -95,4 +95,22 @@ inline std::optional<int64_t> epoch_or_env(std::optional<int64_t> configured) {
   return std::nullopt;
 }
 
+// mke2fs reads /etc/mke2fs.conf, which differs between releases (1.47
+// upstream turns on orphan_file, which older kernels and GRUB refuse). Every
+// ext4 Foundry writes (disk images, Firecracker root, recovery key) uses this
+// pinned feature set, so no image depends on the build machine's copy.
+inline constexpr const char* kMke2fsConf = R"([defaults]
+	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+	default_mntopts = acl,user_xattr
+	enable_periodic_fsck = 0
+	blocksize = 4096
+	inode_size = 256
+	inode_ratio = 16384
+
+[fs_types]
+	ext4 = {
+		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+	}
+)";
+
 }  // namespace foundry::platform::detail
