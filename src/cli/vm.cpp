@@ -10,6 +10,7 @@
 #include "foundry/common/file.h"
 #include "foundry/config/foundry_config.h"
 #include "foundry/config/vm_config.h"
+#include "foundry/virt/host_check.h"
 #include "foundry/virt/libvirt_hypervisor.h"
 #include "foundry/virt/storage.h"
 #include "foundry/virt/vm.h"
@@ -172,6 +173,7 @@ Status vm_create(const CreateArgs& a, const Globals& g) {
   auto p = FOUNDRY_TRY(prepare(a, g));
   std::printf("Creating VM '%s'...\n", p.vm.name.c_str());
   std::fflush(stdout);
+  if (auto w = virt::kvm_access_warning(p.site.uri, virt::stat_kvm())) std::fprintf(stderr, "warning: %s\n", w->c_str());
   auto hv = FOUNDRY_TRY(open_hypervisor(g));
   std::string base_path, base_format;
   if (!p.vm.boot_disk.empty) {

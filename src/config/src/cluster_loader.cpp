@@ -429,19 +429,12 @@ const ClusterNode* ClusterConfig::node(std::string_view n) const {
 }
 
 Result<ClusterConfig> load_cluster_yaml(const std::string& text, const std::string& name_for_messages) {
-  Reader r(name_for_messages);
-  auto root = r.parse(text, "examples/cluster.yaml");
-  if (!root) return fail(std::move(r).to_error(ErrorKind::Validation));
-  ClusterConfig c = ClusterLoader(r, *root).load();
-  if (r.has_errors()) return fail(std::move(r).to_error(ErrorKind::Validation));
-  return c;
+  return detail::load_document<ClusterConfig>(text, name_for_messages, "examples/cluster.yaml", ErrorKind::Validation,
+                                              [](Reader& r, const YAML::Node& root) { return ClusterLoader(r, root).load(); });
 }
 
 Result<ClusterConfig> load_cluster_file(const std::string& path) {
-  auto text = read_file(path);
-  if (!text)
-    return fail(std::move(text).error().with_hint("check the path and its permissions").wrap("load cluster file"));
-  auto c = load_cluster_yaml(*text, path);
+  auto c = detail::load_document_file(path, "load cluster file", load_cluster_yaml);
   if (c) c->source_file = path;
   return c;
 }

@@ -126,10 +126,7 @@ Result<ConfigValues> load_config_yaml(const std::string& text, const std::string
 }
 
 Result<ConfigValues> load_config_file(const std::string& path) {
-  auto text = read_file(path);
-  if (!text)
-    return fail(std::move(text).error().with_hint("check the path and its permissions").wrap("load Foundry config"));
-  return load_config_yaml(*text, path);
+  return detail::load_document_file(path, "load Foundry config", load_config_yaml);
 }
 
 ConfigEnvironment ConfigEnvironment::from_process() {

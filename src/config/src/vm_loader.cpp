@@ -480,21 +480,12 @@ class VmLoader {
 }  // namespace
 
 Result<VmConfig> load_vm_yaml(const std::string& text, const std::string& name_for_messages) {
-  Reader r(name_for_messages);
-  auto root = r.parse(text, "examples/simple-vm.yaml");
-  if (!root) return fail(std::move(r).to_error(ErrorKind::Validation));
-  VmConfig vm = VmLoader(r).load(*root);
-  if (r.has_errors()) return fail(std::move(r).to_error(ErrorKind::Validation));
-  return vm;
+  return detail::load_document<VmConfig>(text, name_for_messages, "examples/simple-vm.yaml", ErrorKind::Validation,
+                                         [](Reader& r, const YAML::Node& root) { return VmLoader(r).load(root); });
 }
 
 Result<VmConfig> load_vm_file(const std::string& path) {
-  // A file that cannot be read at all is a configuration error (exit 1);
-  // everything about its content is a validation error (exit 2).
-  auto text = read_file(path);
-  if (!text)
-    return fail(std::move(text).error().with_hint("check the path and its permissions").wrap("load VM file"));
-  auto vm = load_vm_yaml(*text, path);
+  auto vm = detail::load_document_file(path, "load VM file", load_vm_yaml);
   if (vm) vm->source_file = path;
   return vm;
 }

@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "foundry/common/error.h"
+#include "foundry/common/file.h"
 
 namespace foundry::config::detail {
 
@@ -96,5 +97,31 @@ class Reader {
 
 // How a node reads in a message: "a list", "the number 4.5", "the quoted string \"8\"".
 std::string describe(const YAML::Node& n);
+
+// One YAML document of `text` read by `load(Reader&, const YAML::Node& root)`
+// into a T. Problems with the text and every finding of `load` become one
+// Error of `kind` listing them all; `example` is the file the hints point to.
+template <class T, class Load>
+Result<T> load_document(const std::string& text, const std::string& name_for_messages, std::string_view example,
+                        ErrorKind kind, Load&& load) {
+  Reader r(name_for_messages);
+  auto root = r.parse(text, example);
+  if (!root) return fail(std::move(r).to_error(kind));
+  T value = load(r, *root);
+  if (r.has_errors()) return fail(std::move(r).to_error(kind));
+  return value;
+}
+
+// The file at `path` given to `from_text(text, path)`. A file that cannot be
+// read at all is a configuration error (exit 1) that says `what` failed;
+// everything about its content is up to `from_text`.
+template <class FromText>
+auto load_document_file(const std::string& path, std::string_view what, FromText&& from_text)
+    -> decltype(from_text(std::string(), path)) {
+  auto text = read_file(path);
+  if (!text)
+    return fail(std::move(text).error().with_hint("check the path and its permissions").wrap(std::string(what)));
+  return from_text(*text, path);
+}
 
 }  // namespace foundry::config::detail

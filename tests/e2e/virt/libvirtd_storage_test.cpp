@@ -34,31 +34,10 @@ namespace {
 namespace fs = std::filesystem;
 using foundry::testing::HttpServer;
 using foundry::testing::TempDir;
+using foundry::testing::ensure_libvirtd;
 
 const std::string kUri = "qemu:///system";
 const std::string kBinary = std::string(FOUNDRY_BINARY_DIR) + "/src/cli/foundry";
-
-// Empty when libvirtd answers (starting it if needed), else why not.
-std::string ensure_libvirtd() {
-  if (::geteuid() != 0) return "needs root to reach qemu:///system";
-  if (Connection::open(kUri)) return "";
-  for (auto prog : {"libvirtd", "virtlogd"})
-    if (find_program(prog).empty() && find_program(std::string("/usr/sbin/") + prog).empty())
-      return fmt::format("{} is not installed", prog);
-  (void)make_dirs("/var/log/libvirt");
-  (void)make_dirs("/run/libvirt");
-  auto path = [](const char* p) { return find_program(p).empty() ? std::string("/usr/sbin/") + p : find_program(p); };
-  // virtlogd may run already (then this fails harmlessly).
-  RunOptions o;
-  o.timeout = std::chrono::seconds(20);
-  (void)run({path("virtlogd"), "-d"}, o);
-  auto r = run({path("libvirtd"), "-d"}, o);
-  for (int i = 0; i < 100; ++i) {
-    if (Connection::open(kUri)) return "";
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return "libvirtd did not come up: " + (r ? r->describe() : r.error().to_string());
-}
 
 // Removes every pool whose name starts with prefix: volumes, pool, its dir.
 void remove_pools(Connection& conn, const std::string& prefix) {

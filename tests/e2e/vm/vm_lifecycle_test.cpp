@@ -20,12 +20,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../../integration/virt/test_support.h"
 #include "e2e_support.h"
 #include "foundry/common/file.h"
 #include "foundry/common/subprocess.h"
 
 namespace foundry::e2e {
 namespace {
+using foundry::testing::ensure_libvirtd;
+using foundry::testing::program;
+using foundry::testing::sh;
 
 const std::string kUri = "qemu:///system";
 const std::string kBinary = std::string(FOUNDRY_BINARY_DIR) + "/src/cli/foundry";
@@ -37,35 +41,6 @@ const std::string kGuestIp = "203.0.113.10";
 const std::string kPrefix = "/26";
 const std::string kTap = "vmcb00710a";  // derive_tap_name(203.0.113.10)
 const uint64_t kDataDiskBytes = 1ull << 30;  // size_gb: 1 (the disk is 1 GiB)
-
-RunResult sh(const std::vector<std::string>& argv, int timeout_s = 60) {
-  RunOptions o;
-  o.timeout = std::chrono::seconds(timeout_s);
-  auto r = run(argv, o);
-  if (!r) {
-    RunResult f;
-    f.err = r.error().to_string();
-    return f;
-  }
-  return *r;
-}
-
-std::string program(const char* name) {
-  auto p = find_program(name);
-  if (p.empty() && std::filesystem::exists(std::string("/usr/sbin/") + name)) p = std::string("/usr/sbin/") + name;
-  return p;
-}
-
-// Empty when libvirtd answers on qemu:///system (starting it if needed).
-std::string ensure_libvirtd() {
-  if (sh({"virsh", "-c", kUri, "uri"}, 20).ok()) return "";
-  (void)make_dirs("/var/log/libvirt");
-  (void)make_dirs("/run/libvirt");
-  (void)sh({program("virtlogd"), "-d"}, 20);  // fails harmlessly when running
-  auto r = sh({program("libvirtd"), "-d"}, 20);
-  if (wait_until(std::chrono::seconds(15), [] { return sh({"virsh", "-c", kUri, "uri"}, 10).ok(); })) return "";
-  return "libvirtd did not come up: " + r.describe() + " " + r.err;
-}
 
 // The test bridge: created in the constructor, deleted in the destructor.
 class BridgeGuard {

@@ -37,46 +37,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using foundry::testing::TempDir;
+using foundry::testing::ensure_libvirtd;
+using foundry::testing::program;
+using foundry::testing::sh;
 
 const std::string kBinary = std::string(FOUNDRY_BINARY_DIR) + "/src/cli/foundry";
 const std::string kUri = "qemu:///system";
-
-RunResult sh(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
-  RunOptions o;
-  o.timeout = std::chrono::seconds(120);
-  o.extra_env = env;
-  auto r = run(argv, o);
-  if (!r) {
-    RunResult f;
-    f.err = r.error().to_string();
-    return f;
-  }
-  return *r;
-}
-
-std::string program(const char* name) {
-  auto p = find_program(name);
-  if (p.empty() && fs::exists(std::string("/usr/sbin/") + name)) p = std::string("/usr/sbin/") + name;
-  return p;
-}
-
-// Empty when libvirtd answers (starting virtlogd and libvirtd if needed, as
-// the e2e tests do), else why not.
-std::string ensure_libvirtd() {
-  if (::geteuid() != 0) return "needs root to reach qemu:///system";
-  if (sh({"virsh", "-c", kUri, "uri"}).ok()) return "";
-  for (auto p : {"libvirtd", "virtlogd"})
-    if (program(p).empty()) return std::string(p) + " is not installed";
-  (void)make_dirs("/var/log/libvirt");
-  (void)make_dirs("/run/libvirt");
-  (void)sh({program("virtlogd"), "-d"});
-  auto r = sh({program("libvirtd"), "-d"});
-  for (int i = 0; i < 100; ++i) {
-    if (sh({"virsh", "-c", kUri, "uri"}).ok()) return "";
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return "libvirtd did not come up: " + r.describe();
-}
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
@@ -183,7 +149,7 @@ class BadInputs : public ::testing::Test {
     args.insert(args.begin(), kBinary);
     auto e = env_;
     e.insert(e.end(), env.begin(), env.end());
-    return sh(args, e);
+    return sh(args, 120, e);
   }
 
   std::vector<std::string> pools() { return lines(sh({"virsh", "-c", kUri, "pool-list", "--all", "--name"}).out); }
@@ -306,7 +272,7 @@ TEST_F(BadInputs, EachGivesItsExitCodeAOneLineReasonAndLeavesNothing) {
     if (c.in_bridge_netns) {
       auto e = env_;
       e.insert(e.end(), c.env.begin(), c.env.end());
-      r = sh(args, e);
+      r = sh(args, 120, e);
     } else {
       r = foundry(args, c.env);
     }

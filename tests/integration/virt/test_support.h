@@ -1,5 +1,6 @@
 // Helpers shared by the virt integration and e2e tests: a temporary
-// directory removed with its contents, and a throwaway HTTP server.
+// directory removed with its contents, a throwaway HTTP server, and a
+// libvirtd on qemu:///system.
 #pragma once
 
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +22,43 @@
 #include "foundry/common/unique_fd.h"
 
 namespace foundry::testing {
+
+// run() for tests: a command that could not be started comes back as a
+// failed RunResult whose err says why, so one check covers both.
+inline RunResult sh(const std::vector<std::string>& argv, int timeout_s = 120,
+                    const std::vector<std::string>& env = {}) {
+  RunOptions o;
+  o.timeout = std::chrono::seconds(timeout_s);
+  o.extra_env = env;
+  auto r = run(argv, o);
+  if (r) return *r;
+  RunResult f;
+  f.err = r.error().to_string();
+  return f;
+}
+
+// A program on PATH, else in /usr/sbin (root's daemons and tools are there
+// and CTest's PATH may lack it); empty when neither has it.
+inline std::string program(const char* name) {
+  auto p = find_program(name);
+  if (p.empty() && std::filesystem::exists(std::string("/usr/sbin/") + name)) p = std::string("/usr/sbin/") + name;
+  return p;
+}
+
+// Empty when libvirtd answers on qemu:///system, else why not (the reason a
+// test prints when it skips). tests/e2e/lib/libvirtd-up.sh starts virtlogd
+// and libvirtd when they do not run, as a Debian host with systemd and udev
+// has them; bench/ uses the same script.
+inline std::string ensure_libvirtd() {
+  if (::geteuid() != 0) return "needs root to reach qemu:///system";
+  RunOptions o;
+  o.timeout = std::chrono::seconds(30);
+  auto r = run({"bash", std::string(FOUNDRY_SOURCE_DIR) + "/tests/e2e/lib/libvirtd-up.sh"}, o);
+  if (!r) return "libvirtd-up.sh: " + r.error().to_string();
+  if (!r->err.empty()) fmt::print(stderr, "{}", r->err);
+  if (r->exit_code != 0) return "libvirtd is not available: " + r->err;
+  return "";
+}
 
 // A temporary directory removed with everything in it.
 struct TempDir {
