@@ -162,8 +162,12 @@ Result<std::string> parse_checksum(std::string_view s) {
 
 // ---------------------------------------------------------------- ImageStore
 
-Result<ImageInfo> ImageStore::describe(const Volume& vol) {
-  auto d = FOUNDRY_TRY(vol.details());
+namespace {
+
+// What a volume says of itself; who uses it is the caller's to add. The
+// format is the name's extension (the import rules keep them in step), else
+// what libvirt detected.
+ImageInfo image_info(const VolumeDetails& d) {
   ImageInfo info;
   info.name = d.name;
   info.pool = d.pool;
@@ -172,6 +176,14 @@ Result<ImageInfo> ImageStore::describe(const Volume& vol) {
   info.format = format_from_extension(d.name).value_or(d.format == "qcow2" ? ImageFormat::Qcow2 : ImageFormat::Raw);
   info.capacity = d.capacity;
   info.allocation = d.allocation;
+  return info;
+}
+
+}  // namespace
+
+Result<ImageInfo> ImageStore::describe(const Volume& vol) {
+  auto d = FOUNDRY_TRY(vol.details());
+  ImageInfo info = image_info(d);
   for (auto& u : FOUNDRY_TRY(storage_.volumes_backed_by(d.path))) {
     auto parsed = VolumeName::parse(u.name);
     info.users.push_back(ImageUser{u.pool, u.name, parsed ? parsed->vm : ""});
@@ -281,14 +293,7 @@ Result<std::vector<ImageInfo>> ImageStore::list() {
   }
   for (const auto& v : FOUNDRY_TRY(found->volumes())) {
     auto d = FOUNDRY_TRY(v.details());
-    ImageInfo info;
-    info.name = d.name;
-    info.pool = d.pool;
-    info.path = d.path;
-    info.libvirt_format = d.format;
-    info.format = format_from_extension(d.name).value_or(d.format == "qcow2" ? ImageFormat::Qcow2 : ImageFormat::Raw);
-    info.capacity = d.capacity;
-    info.allocation = d.allocation;
+    ImageInfo info = image_info(d);
     if (auto it = users.find(d.path); it != users.end()) info.users = it->second;
     out.push_back(std::move(info));
   }
