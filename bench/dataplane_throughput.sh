@@ -22,6 +22,7 @@
 #   BUILD_DIR holds src/agent/foundry-agent and src/cli/foundry (default: build)
 #   SECONDS per measurement (default 10), ROUNDS (default 3)
 # Environment: FDTP_XDP_MODE=native|generic|auto for Foundry's ports (default native),
+#   FDTP_ONLY=tcp|small: measure only that (the ratio of the other is then not printed),
 #   FDTP_GEN_CPUS: trafgen sender processes (default 1; with 2 on this machine
 #   the Foundry path pushes back, the send fails with EAGAIN and trafgen quits).
 # Everything it creates (namespaces, agents, generators) is removed on exit,
@@ -34,6 +35,7 @@ SECS=${2:-10}
 ROUNDS=${3:-3}
 MODE=${FDTP_XDP_MODE:-native}
 GEN_CPUS=${FDTP_GEN_CPUS:-1}
+ONLY=${FDTP_ONLY:-}
 [ "$(id -u)" = 0 ] || { echo "dataplane_throughput: skipped: needs root" >&2; exit 0; }
 for tool in iperf3 trafgen ip timeout awk; do
   command -v $tool >/dev/null || { echo "dataplane_throughput: needs $tool (apt-get install iperf3 netsniff-ng iproute2)" >&2; exit 1; }
@@ -187,15 +189,21 @@ tcp_run() {  # prefix
   PIDS+=($srv)
   local _
   for _ in $(seq 50); do ip netns exec "$P-${x}cb" ss -Htln 'sport = :5201' | grep -q . && break; sleep 0.1; done
+  local rp0 rb0
+  rp0=$(rx_packets "$P-${x}cb"); rb0=$(rx_bytes "$P-${x}cb")
   if ! timeout $((SECS + 15)) ip netns exec "$P-${x}ca" iperf3 -c 192.0.2.2 -t "$SECS" -f m >"$out" 2>&1; then
     echo "dataplane_throughput: iperf3 through the $x path failed:" >&2; cat "$out" >&2
     kill $srv 2>/dev/null || true; return 1
   fi
   wait $srv 2>/dev/null || true
+  # Bytes per packet the receiving container got: ~64 KB when GSO packets
+  # arrive whole, ~1.4 KB when something on the way segmented them.
+  TCP_RX_SIZE=$(( ($(rx_bytes "$P-${x}cb") - rb0) / ($(rx_packets "$P-${x}cb") - rp0 + 1) ))
   RESULT=$(awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec") v = $i } END { if (v == "") exit 1; printf "%.0f\n", v }' "$out")
 }
 
 rx_packets() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/rx_packets; }
+rx_bytes() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/rx_bytes; }
 tx_packets() { ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets; }
 now() { date +%s.%N; }
 
@@ -248,12 +256,18 @@ check_path k
 
 printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' round tcp_foundry tcp_kernel small_foundry small_kernel small_direct sent_foundry sent_kernel
 printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "" Mbit/s Mbit/s "arrived pps" "arrived pps" "arrived pps" pps pps
+tf=0 tk=0 sf=0 sk=0 sd=0 gf=0 gk=0
 for r in $(seq "$ROUNDS"); do
-  tcp_run f; tf=$RESULT
-  tcp_run k; tk=$RESULT
-  small_run f; read -r sf gf <<<"$RESULT"
-  small_run k; read -r sk gk <<<"$RESULT"
-  small_run d; read -r sd _ <<<"$RESULT"
+  if [ "$ONLY" != small ]; then
+    tcp_run f; tf=$RESULT; zf=$TCP_RX_SIZE
+    tcp_run k; tk=$RESULT; zk=$TCP_RX_SIZE
+    echo "  (TCP bytes per received packet in cB: foundry $zf, kernel $zk)"
+  fi
+  if [ "$ONLY" != tcp ]; then
+    small_run f; read -r sf gf <<<"$RESULT"
+    small_run k; read -r sk gk <<<"$RESULT"
+    small_run d; read -r sd _ <<<"$RESULT"
+  fi
   printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "$r" "$tf" "$tk" "$sf" "$sk" "$sd" "$gf" "$gk"
   echo "$tf $tk $sf $sk $sd" >>"$TMP/rounds"
 done
@@ -265,12 +279,12 @@ SK=$(awk '{print $4}' "$TMP/rounds" | median)
 SD=$(awk '{print $5}' "$TMP/rounds" | median)
 printf '%-6s %12s %12s %14s %14s %14s\n' median "$TF" "$TK" "$SF" "$SK" "$SD"
 awk -v tf="$TF" -v tk="$TK" -v sf="$SF" -v sk="$SK" 'BEGIN {
-  printf "ratio foundry/kernel: TCP %.2f (goal >= 1), small packets %.2f (goal >= 2)\n", tf / tk, sf / sk }'
+  printf "ratio foundry/kernel: TCP %.2f (goal >= 1), small packets %.2f (goal >= 2)\n", tk ? tf / tk : 0, sk ? sf / sk : 0 }'
 # trafgen sends from the sender's syscall, and veth runs the whole path in
 # that CPU's softirq before the next send: generator, path and receiver share
 # one CPU (run to completion). What the path itself costs per packet is the
 # time per packet minus that of the direct veth (same generator, receiver).
-awk -v sf="$SF" -v sk="$SK" -v sd="$SD" 'BEGIN {
+[ "$ONLY" = tcp ] || awk -v sf="$SF" -v sk="$SK" -v sd="$SD" 'BEGIN {
   cf = 1e9 / sf - 1e9 / sd; ck = 1e9 / sk - 1e9 / sd
   printf "per packet: direct %.0f ns; path on top: foundry %.0f ns, kernel %.0f ns; kernel/foundry path cost %.2f\n",
     1e9 / sd, cf, ck, (cf > 0 ? ck / cf : 0) }'
