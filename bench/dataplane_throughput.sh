@@ -21,7 +21,11 @@
 # Usage (root): bench/dataplane_throughput.sh [BUILD_DIR] [SECONDS] [ROUNDS]
 #   BUILD_DIR holds src/agent/foundry-agent and src/cli/foundry (default: build)
 #   SECONDS per measurement (default 10), ROUNDS (default 3)
-# Environment: FDTP_XDP_MODE=native|generic|auto for Foundry's ports (default native),
+# Environment: Foundry's attach mode (docs/dataplane.md, "Choosing the attach mode") per
+#   measurement: FDTP_TCP_MODE (default tc) for iperf3, FDTP_SMALL_MODE (default native) for
+#   trafgen, each one of native|generic|auto|tc; FDTP_XDP_MODE sets both. Two Foundry
+#   topologies (prefixes t for TCP and f for small packets) with their own agents, each
+#   attached once in its mode: no live mode switch during the measurements.
 #   FDTP_ONLY=tcp|small: measure only that (the ratio of the other is then not printed),
 #   FDTP_GEN_CPUS: trafgen sender processes (default 1; with 2 on this machine
 #   the Foundry path pushes back, the send fails with EAGAIN and trafgen quits).
@@ -33,7 +37,8 @@ set -euo pipefail
 BUILD=${1:-build}
 SECS=${2:-10}
 ROUNDS=${3:-3}
-MODE=${FDTP_XDP_MODE:-native}
+TCP_MODE=${FDTP_TCP_MODE:-${FDTP_XDP_MODE:-tc}}
+SMALL_MODE=${FDTP_SMALL_MODE:-${FDTP_XDP_MODE:-native}}
 GEN_CPUS=${FDTP_GEN_CPUS:-1}
 ONLY=${FDTP_ONLY:-}
 [ "$(id -u)" = 0 ] || { echo "dataplane_throughput: skipped: needs root" >&2; exit 0; }
@@ -104,21 +109,22 @@ start_agent() {  # host-ns socket
   echo "foundry-agent in $1 did not start:" >&2; cat "$TMP/agent-${1##*-}.log" >&2; return 1
 }
 
-setup_foundry() {
-  topology f
-  local A="unix:$TMP/a.sock" B="unix:$TMP/b.sock" mac_ua mac_ub
-  start_agent "$P-fha" "$TMP/a.sock"
-  start_agent "$P-fhb" "$TMP/b.sock"
-  "$CLI" net --agent "$A" vtep --uplink ua --address 198.51.100.1 --mode "$MODE" >/dev/null
-  "$CLI" net --agent "$B" vtep --uplink ub --address 198.51.100.2 --mode "$MODE" >/dev/null
-  "$CLI" net --agent "$A" attach pa --vni 100 --peer-netns "$P-fca" --peer-if eth0 --mode "$MODE" >/dev/null
-  "$CLI" net --agent "$A" attach pa2 --vni 100 --peer-netns "$P-fca2" --peer-if eth0 --mode "$MODE" >/dev/null
-  "$CLI" net --agent "$B" attach pb --vni 100 --peer-netns "$P-fcb" --peer-if eth0 --mode "$MODE" >/dev/null
-  "$CLI" net --agent "$B" attach pb2 --vni 100 --peer-netns "$P-fcb2" --peer-if eth0 --mode "$MODE" >/dev/null
+setup_foundry() {  # prefix mode
+  local x=$1 mode=$2
+  topology "$x"
+  local A="unix:$TMP/${x}a.sock" B="unix:$TMP/${x}b.sock" mac_ua mac_ub
+  start_agent "$P-${x}ha" "$TMP/${x}a.sock"
+  start_agent "$P-${x}hb" "$TMP/${x}b.sock"
+  "$CLI" net --agent "$A" vtep --uplink ua --address 198.51.100.1 --mode "$mode" >/dev/null
+  "$CLI" net --agent "$B" vtep --uplink ub --address 198.51.100.2 --mode "$mode" >/dev/null
+  "$CLI" net --agent "$A" attach pa --vni 100 --peer-netns "$P-${x}ca" --peer-if eth0 --mode "$mode" >/dev/null
+  "$CLI" net --agent "$A" attach pa2 --vni 100 --peer-netns "$P-${x}ca2" --peer-if eth0 --mode "$mode" >/dev/null
+  "$CLI" net --agent "$B" attach pb --vni 100 --peer-netns "$P-${x}cb" --peer-if eth0 --mode "$mode" >/dev/null
+  "$CLI" net --agent "$B" attach pb2 --vni 100 --peer-netns "$P-${x}cb2" --peer-if eth0 --mode "$mode" >/dev/null
   # Underlay next hops (outer Ethernet of encapsulated frames), static FDB
   # for the measured pair, head-end replication for the rest.
-  mac_ua=$(ip -n "$P-fha" -br link show ua | awk '{print $3}')
-  mac_ub=$(ip -n "$P-fhb" -br link show ub | awk '{print $3}')
+  mac_ua=$(ip -n "$P-${x}ha" -br link show ua | awk '{print $3}')
+  mac_ub=$(ip -n "$P-${x}hb" -br link show ub | awk '{print $3}')
   "$CLI" net --agent "$A" neighbor 198.51.100.2 --dev ua --mac "$mac_ub" >/dev/null
   "$CLI" net --agent "$B" neighbor 198.51.100.1 --dev ub --mac "$mac_ua" >/dev/null
   "$CLI" net --agent "$A" fdb add 100 $MAC_B --vtep 198.51.100.2 >/dev/null
@@ -142,12 +148,13 @@ setup_kernel() {
     ip -n "$P-kh$h" link set br0 up
   done
   # The bridges' own FDB, as static as Foundry's: the measured pair is never flooded.
-  ip netns exec "$P-kha" bridge fdb add $MAC_B dev vx100 master static
-  ip netns exec "$P-kha" bridge fdb add $MAC_B dev vx100 dst 198.51.100.2 self permanent
-  ip netns exec "$P-kha" bridge fdb add $MAC_A dev pa master static
-  ip netns exec "$P-khb" bridge fdb add $MAC_A dev vx100 master static
-  ip netns exec "$P-khb" bridge fdb add $MAC_A dev vx100 dst 198.51.100.1 self permanent
-  ip netns exec "$P-khb" bridge fdb add $MAC_B dev pb master static
+  # "replace": the bridge may have learned a MAC already from IPv6 autoconfiguration.
+  ip netns exec "$P-kha" bridge fdb replace $MAC_B dev vx100 master static
+  ip netns exec "$P-kha" bridge fdb replace $MAC_B dev vx100 dst 198.51.100.2 self permanent
+  ip netns exec "$P-kha" bridge fdb replace $MAC_A dev pa master static
+  ip netns exec "$P-khb" bridge fdb replace $MAC_A dev vx100 master static
+  ip netns exec "$P-khb" bridge fdb replace $MAC_A dev vx100 dst 198.51.100.1 self permanent
+  ip netns exec "$P-khb" bridge fdb replace $MAC_B dev pb master static
 }
 
 # The same generator and receiver joined by one veth pair, no forwarding at
@@ -171,10 +178,10 @@ check_path() {  # prefix
   ip netns exec "$P-${x}ca" ping -c 3 -i 0.2 -W 1 192.0.2.2 >/dev/null &&
     ip netns exec "$P-${x}ca2" ping -c 2 -i 0.2 -W 1 192.0.2.4 >/dev/null || {
     echo "dataplane_throughput: no connectivity through the $x path" >&2
-    if [ "$x" = f ]; then
-      "$CLI" net --agent "unix:$TMP/a.sock" stats >&2 || true
-      "$CLI" net --agent "unix:$TMP/b.sock" stats >&2 || true
-      "$CLI" net --agent "unix:$TMP/a.sock" fdb list >&2 || true
+    if [ "$x" = f ] || [ "$x" = t ]; then
+      "$CLI" net --agent "unix:$TMP/${x}a.sock" stats >&2 || true
+      "$CLI" net --agent "unix:$TMP/${x}b.sock" stats >&2 || true
+      "$CLI" net --agent "unix:$TMP/${x}a.sock" fdb list >&2 || true
     fi
     return 1; }
 }
@@ -247,11 +254,13 @@ EOF
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "dataplane_throughput: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "two hosts, VNI 100, container MTU 1450, $SECS s per measurement, $ROUNDS rounds; Foundry XDP mode: $MODE"
-setup_foundry
+echo "two hosts, VNI 100, container MTU 1450, $SECS s per measurement, $ROUNDS rounds; Foundry attach mode: $TCP_MODE for TCP, $SMALL_MODE for small packets"
+[ "$ONLY" = small ] || setup_foundry t "$TCP_MODE"
+[ "$ONLY" = tcp ] || setup_foundry f "$SMALL_MODE"
 setup_kernel
 setup_direct
-check_path f
+[ "$ONLY" = small ] || check_path t
+[ "$ONLY" = tcp ] || check_path f
 check_path k
 
 printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' round tcp_foundry tcp_kernel small_foundry small_kernel small_direct sent_foundry sent_kernel
@@ -259,7 +268,7 @@ printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "" Mbit/s Mbit/s "arrived pps
 tf=0 tk=0 sf=0 sk=0 sd=0 gf=0 gk=0
 for r in $(seq "$ROUNDS"); do
   if [ "$ONLY" != small ]; then
-    tcp_run f; tf=$RESULT; zf=$TCP_RX_SIZE
+    tcp_run t; tf=$RESULT; zf=$TCP_RX_SIZE
     tcp_run k; tk=$RESULT; zk=$TCP_RX_SIZE
     echo "  (TCP bytes per received packet in cB: foundry $zf, kernel $zk)"
   fi
@@ -291,7 +300,11 @@ awk -v tf="$TF" -v tk="$TK" -v sf="$SF" -v sk="$SK" 'BEGIN {
 
 # Where Foundry's frames went on host A (encapsulated) and B (decapsulated):
 # every drop reason would show here.
-echo "foundry host A counters (nonzero):"
-"$CLI" net --agent "unix:$TMP/a.sock" stats | sed 's/^/  /'
-echo "foundry host B counters (nonzero):"
-"$CLI" net --agent "unix:$TMP/b.sock" stats | sed 's/^/  /'
+for x in t f; do
+  [ -S "$TMP/${x}a.sock" ] || continue
+  if [ $x = t ]; then m=$TCP_MODE; else m=$SMALL_MODE; fi
+  echo "foundry ($m, $( [ $x = t ] && echo TCP || echo small packets)) host A counters (nonzero):"
+  "$CLI" net --agent "unix:$TMP/${x}a.sock" stats | sed 's/^/  /'
+  echo "foundry ($m) host B counters (nonzero):"
+  "$CLI" net --agent "unix:$TMP/${x}b.sock" stats | sed 's/^/  /'
+done
