@@ -31,6 +31,7 @@ std::string agent_address(const NetOptions& o) {
 pb::XdpMode parse_mode(const std::string& m) {
   if (m == "native") return pb::XDP_MODE_NATIVE;
   if (m == "generic") return pb::XDP_MODE_GENERIC;
+  if (m == "tc") return pb::XDP_MODE_TC;
   return pb::XDP_MODE_AUTO;
 }
 
@@ -38,9 +39,13 @@ std::string mode_name(pb::XdpMode m) {
   switch (m) {
     case pb::XDP_MODE_NATIVE: return "native";
     case pb::XDP_MODE_GENERIC: return "generic";
+    case pb::XDP_MODE_TC: return "tc";
     default: return "auto";
   }
 }
+
+// "native XDP", "generic XDP" or "TC", for the one-line confirmations.
+std::string mode_label(pb::XdpMode m) { return m == pb::XDP_MODE_TC ? "TC" : mode_name(m) + " XDP"; }
 
 Status print_json(const google::protobuf::Message& m) {
   std::string out;
@@ -93,7 +98,7 @@ void register_net(CLI::App& app, Globals& g) {
     cmd->add_option("--vni", *vni, "VXLAN network identifier (0-16777215)")->required();
     cmd->add_option("--peer-netns", *peer_ns, "Network namespace of the veth's other end (name or path)");
     cmd->add_option("--peer-if", *peer_if, "The veth's other end, which gets an XDP_PASS program to receive");
-    cmd->add_option("--mode", *mode, "XDP mode")->check(CLI::IsMember({"auto", "native", "generic"}))->capture_default_str();
+    cmd->add_option("--mode", *mode, "attach mode: XDP (auto, native, generic) or tc (clsact ingress; keeps TCP GSO packets whole)")->check(CLI::IsMember({"auto", "native", "generic", "tc"}))->capture_default_str();
     cmd->add_flag("--no-learning", *no_learn, "Do not learn source MACs on this interface");
     set_action(cmd, [=, &g]() -> Status {
       req->set_interface(*ifname);
@@ -105,7 +110,7 @@ void register_net(CLI::App& app, Globals& g) {
       AgentClient c = AgentClient::connect(agent_address(*opts));
       auto r = FOUNDRY_TRY(c.call(&pb::Agent::Stub::AttachInterface, *req, fmt::format("attach {}", *ifname)));
       if (g.output == OutputFormat::Json) return print_json(r);
-      std::printf("✓ %s attached to VNI %u (%s XDP)\n", ifname->c_str(), *vni, mode_name(r.mode()).c_str());
+      std::printf("✓ %s attached to VNI %u (%s)\n", ifname->c_str(), *vni, mode_label(r.mode()).c_str());
       return ok();
     });
   }
@@ -142,7 +147,7 @@ void register_net(CLI::App& app, Globals& g) {
     cmd->add_option("--uplink", *uplink, "Underlay interface")->required();
     cmd->add_option("--address", *address, "The VTEP's underlay IPv4 address")->required();
     cmd->add_option("--port", *port, "VXLAN UDP port")->capture_default_str();
-    cmd->add_option("--mode", *mode, "XDP mode")->check(CLI::IsMember({"auto", "native", "generic"}))->capture_default_str();
+    cmd->add_option("--mode", *mode, "attach mode: XDP (auto, native, generic) or tc (clsact ingress; keeps TCP GSO packets whole)")->check(CLI::IsMember({"auto", "native", "generic", "tc"}))->capture_default_str();
     set_action(cmd, [=, &g]() -> Status {
       req->set_uplink(*uplink);
       req->set_address(*address);
@@ -151,8 +156,8 @@ void register_net(CLI::App& app, Globals& g) {
       AgentClient c = AgentClient::connect(agent_address(*opts));
       auto r = FOUNDRY_TRY(c.call(&pb::Agent::Stub::SetVtep, *req, "set VTEP"));
       if (g.output == OutputFormat::Json) return print_json(r);
-      std::printf("✓ VTEP %s on %s (%s XDP); attached interfaces may have MTU %u at most\n", address->c_str(),
-                  uplink->c_str(), mode_name(r.mode()).c_str(), r.mtu() > 50 ? r.mtu() - 50 : 0);
+      std::printf("✓ VTEP %s on %s (%s); attached interfaces may have MTU %u at most\n", address->c_str(),
+                  uplink->c_str(), mode_label(r.mode()).c_str(), r.mtu() > 50 ? r.mtu() - 50 : 0);
       return ok();
     });
   }

@@ -122,6 +122,7 @@ XdpMode from_proto(pb::XdpMode m) {
   switch (m) {
     case pb::XDP_MODE_NATIVE: return XdpMode::Native;
     case pb::XDP_MODE_GENERIC: return XdpMode::Generic;
+    case pb::XDP_MODE_TC: return XdpMode::Tc;
     default: return XdpMode::Auto;
   }
 }
@@ -130,6 +131,7 @@ pb::XdpMode to_proto(XdpMode m) {
   switch (m) {
     case XdpMode::Native: return pb::XDP_MODE_NATIVE;
     case XdpMode::Generic: return pb::XDP_MODE_GENERIC;
+    case XdpMode::Tc: return pb::XDP_MODE_TC;
     case XdpMode::Auto: return pb::XDP_MODE_AUTO;
   }
   return pb::XDP_MODE_AUTO;

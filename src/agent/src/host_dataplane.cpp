@@ -5,6 +5,7 @@
 #include "foundry/common/log.h"
 #include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/netns.h"
+#include "foundry/dataplane/tc.h"
 #include "foundry/dataplane/xdp.h"
 
 namespace foundry::agent {
@@ -20,6 +21,14 @@ Result<std::unique_ptr<HostDataplane>> HostDataplane::open(const LoaderOptions& 
   // program instance, on the same pinned maps. Swap in ours in place.
   auto ports = FOUNDRY_TRY_CTX(fw.ports().entries(), "adopt attached interfaces");
   for (const auto& [ifindex, cfg] : ports) {
+    if (auto tc = tc_query(ifindex); tc && *tc && (*tc)->prog_name == "foundry_tc") {
+      if (auto r = tc_attach(ifindex, fw.tc_program_fd()); !r) {
+        spdlog::warn("agent: could not re-attach the TC forwarder to ifindex {}: {}", ifindex, r.error().to_string());
+        continue;
+      }
+      h->reattached_++;
+      continue;
+    }
     auto att = xdp_query(ifindex);
     if (!att || !*att || (*att)->prog_name != "foundry_forward") continue;
     auto r = xdp_attach(ifindex, fw.program_fd(), (*att)->mode);

@@ -177,6 +177,14 @@ struct {
   __uint(value_size, sizeof(__u32));
 } bum_events SEC(".maps");
 
+/* VNI -> its local ports as a list, for foundry_tc's flood. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, FDP_VNI_MAX_ENTRIES);
+  __type(key, __u32); /* VNI */
+  __type(value, struct fdp_flood_ports);
+} flood_ports SEC(".maps");
+
 /* What learning wrote, for the agent's Watch stream. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -220,11 +228,20 @@ static __always_inline void count_len(__u32 idx, __u64 len)
   }
 }
 
-static __always_inline void count(struct xdp_md *ctx, __u32 idx) { count_len(idx, bpf_xdp_get_buff_len(ctx)); }
+/* The frame's length. The programs are not multi-buffer aware (no
+ * SEC("xdp.frags")), so the kernel hands them linear frames only and the
+ * length is data_end - data: no helper call (bpf_xdp_get_buff_len), which
+ * was four calls per forwarded frame. */
+static __always_inline __u32 xdp_len(struct xdp_md *ctx)
+{
+  return (__u32)((long)pkt_end(ctx) - (long)pkt_start(ctx));
+}
+
+static __always_inline void count(struct xdp_md *ctx, __u32 idx) { count_len(idx, xdp_len(ctx)); }
 
 static __always_inline int finish(struct xdp_md *ctx, int verdict, __u32 reason)
 {
-  __u64 len = bpf_xdp_get_buff_len(ctx);
+  __u64 len = xdp_len(ctx);
   count_len((__u32)verdict, len);
   count_len(reason, len);
   return verdict;
@@ -343,7 +360,7 @@ static __always_inline void make_fdb_key(struct fdp_fdb_key *k, __u32 vni, const
  * when the entry is new or moved: the common case (a known MAC on the same
  * port) costs one lookup and no write, so the hash bucket's cache line stays
  * shared between CPUs. Static entries belong to the control plane. */
-static __always_inline void learn(struct xdp_md *ctx, __u32 vni, const __u8 *src, __u32 ifindex)
+static __always_inline void learn(__u64 len, __u32 vni, const __u8 *src, __u32 ifindex)
 {
   struct fdp_fdb_key key;
   make_fdb_key(&key, vni, src);
@@ -352,7 +369,7 @@ static __always_inline void learn(struct xdp_md *ctx, __u32 vni, const __u8 *src
     if (old->type == FDP_FDB_LOCAL && old->ifindex == ifindex)
       return;
     if (old->flags & FDP_FDB_F_STATIC) {
-      count(ctx, FDP_E_LEARN_STATIC);
+      count_len(FDP_E_LEARN_STATIC, len);
       return;
     }
   }
@@ -362,14 +379,14 @@ static __always_inline void learn(struct xdp_md *ctx, __u32 vni, const __u8 *src
   entry.flags = FDP_FDB_F_LEARNED;
   entry.ifindex = ifindex;
   if (bpf_map_update_elem(&fdb, &key, &entry, BPF_ANY) != 0) {
-    count(ctx, FDP_E_LEARN_FAILED);
+    count_len(FDP_E_LEARN_FAILED, len);
     return;
   }
-  count(ctx, old ? FDP_E_LEARN_MOVE : FDP_E_LEARN_NEW);
+  count_len(old ? FDP_E_LEARN_MOVE : FDP_E_LEARN_NEW, len);
   struct fdp_learn_event ev = {.vni = vni, .ifindex = ifindex, .kind = old ? FDP_LEARN_MOVE : FDP_LEARN_NEW};
   __builtin_memcpy(ev.mac, src, 6);
   if (bpf_ringbuf_output(&learn_events, &ev, sizeof(ev), 0) != 0)
-    count(ctx, FDP_E_LEARN_EVENT_LOST);
+    count_len(FDP_E_LEARN_EVENT_LOST, len);
 }
 
 static __always_inline int redirect_port(struct xdp_md *ctx, __u32 ifindex, __u32 reason)
@@ -393,7 +410,7 @@ static __always_inline int flood(struct xdp_md *ctx, __u32 vni, __u32 ingress, i
   if (!from_uplink) {
     struct fdp_vni *info = bpf_map_lookup_elem(&vnis, &vni);
     if (info && (info->flags & FDP_VNI_F_REMOTE_FLOOD)) {
-      __u64 len = bpf_xdp_get_buff_len(ctx);
+      __u64 len = xdp_len(ctx);
       struct fdp_bum_event ev = {.vni = vni, .ingress_ifindex = ingress, .frame_len = (__u32)len, .pad = 0};
       /* In XDP programs this helper also copies len bytes of the packet. */
       long err = bpf_perf_event_output(ctx, &bum_events, BPF_F_CURRENT_CPU | (len << 32), &ev, sizeof(ev));
@@ -417,7 +434,7 @@ static __always_inline int encap(struct xdp_md *ctx, __u32 vni, __be32 remote_ip
   if (!nh)
     return finish(ctx, XDP_DROP, FDP_R_DROP_NO_NEIGH);
 
-  __u32 inner_len = bpf_xdp_get_buff_len(ctx);
+  __u32 inner_len = xdp_len(ctx);
   __u32 mtu = vt->mtu ? vt->mtu : DEFAULT_MTU;
   if (inner_len + OUTER_IP_EXTRA > mtu)
     return finish(ctx, XDP_DROP, FDP_R_DROP_TOO_BIG);
@@ -528,7 +545,7 @@ static __always_inline int handle_access(struct xdp_md *ctx, const struct fdp_po
     return finish(ctx, XDP_DROP, FDP_R_DROP_BAD_SRC_MAC);
   __u32 vni = port->vni;
   if (port->flags & FDP_PORT_F_LEARN)
-    learn(ctx, vni, eth->src, ifindex);
+    learn(xdp_len(ctx), vni, eth->src, ifindex);
   return forward(ctx, vni, ifindex, 0);
 }
 
@@ -561,7 +578,7 @@ static __always_inline int handle_uplink(struct xdp_md *ctx, __u32 ifindex)
   if ((void *)(inner + 1) > data_end)
     return finish(ctx, XDP_DROP, FDP_R_DROP_MALFORMED);
   __u32 tot_len = bpf_ntohs(ip->tot_len);
-  __u32 ip_avail = bpf_xdp_get_buff_len(ctx) - ETH_HLEN_;
+  __u32 ip_avail = xdp_len(ctx) - ETH_HLEN_;
   if (tot_len < OUTER_IP_EXTRA + ETH_HLEN_ || tot_len > ip_avail ||
       bpf_ntohs(udp->len) != tot_len - sizeof(struct fdp_ipv4))
     return finish(ctx, XDP_DROP, FDP_R_DROP_MALFORMED);
@@ -615,6 +632,319 @@ SEC("xdp")
 int foundry_pass(struct xdp_md *ctx __attribute__((unused)))
 {
   return XDP_PASS;
+}
+
+
+/* ---- TC (clsact ingress) ------------------------------------------------- */
+
+/* foundry_tc is the same switch and VTEP as foundry_forward, on the skb path
+ * (cls_bpf, direct action, on clsact ingress of the host-side port and of
+ * the uplink). It exists for TCP: native XDP on a veth takes GSO away from
+ * its peer, so a container's TCP stream crosses XDP one MTU-sized frame at a
+ * time, while on the skb path a 64 KB GSO packet stays one packet through
+ * forwarding, encapsulation (bpf_skb_adjust_room marks it as UDP tunnel GSO,
+ * segmented only if some device on the way cannot take it) and
+ * decapsulation. Same maps, same counters, same decisions; the differences
+ * are in docs/dataplane.md ("TC mode"). */
+
+#define TC_ACT_OK_ 0
+#define TC_ACT_SHOT_ 2
+#define TC_ACT_REDIRECT_ 7
+
+/* __sk_buff's data and data_end, read through asm for the reason given at
+ * pkt_start(). */
+static __always_inline void *skb_start(struct __sk_buff *skb)
+{
+  void *p;
+  asm volatile("%[p] = *(u32 *)(%[ctx] + %[off])"
+               : [p] "=r"(p)
+               : [ctx] "r"(skb), [off] "i"(__builtin_offsetof(struct __sk_buff, data)));
+  return p;
+}
+
+static __always_inline void *skb_end(struct __sk_buff *skb)
+{
+  void *p;
+  asm volatile("%[p] = *(u32 *)(%[ctx] + %[off])"
+               : [p] "=r"(p)
+               : [ctx] "r"(skb), [off] "i"(__builtin_offsetof(struct __sk_buff, data_end)));
+  return p;
+}
+
+/* Counts verdict (FDP_V_*, as in XDP: drop, pass, redirect) and reason, and
+ * returns the TC action for the verdict. */
+static __always_inline int tc_finish(struct __sk_buff *skb, __u32 verdict, __u32 reason)
+{
+  __u64 len = skb->len;
+  count_len(verdict, len);
+  count_len(reason, len);
+  if (verdict == FDP_V_REDIRECT)
+    return TC_ACT_REDIRECT_;
+  if (verdict == FDP_V_PASS)
+    return TC_ACT_OK_;
+  return TC_ACT_SHOT_;
+}
+
+/* Headers we parse must be in the linear part for direct access; a stack's
+ * own packets have them there, this covers the rest. */
+static __always_inline void tc_pull(struct __sk_buff *skb, __u32 want)
+{
+  __u32 linear = (__u32)((long)skb_end(skb) - (long)skb_start(skb));
+  if (linear < want && skb->len > linear)
+    bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
+}
+
+static __always_inline int tc_redirect_port(struct __sk_buff *skb, __u32 ifindex, __u32 reason)
+{
+  /* Only to configured access ports, as XDP only redirects through
+   * tx_ports: an FDB entry cannot send frames to an arbitrary interface. */
+  struct fdp_port *p = bpf_map_lookup_elem(&ports, &ifindex);
+  if (!p || (p->flags & FDP_PORT_F_UPLINK))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_NO_TX_PORT);
+  bpf_redirect(ifindex, 0);
+  return tc_finish(skb, FDP_V_REDIRECT, reason);
+}
+
+/* BUM: a clone to every other local port of the VNI, then the original is
+ * dropped (counted as one redirect, as XDP's broadcast). */
+static __always_inline int tc_flood(struct __sk_buff *skb, __u32 vni, __u32 ingress, int from_uplink)
+{
+  struct fdp_flood_ports *fp = bpf_map_lookup_elem(&flood_ports, &vni);
+  if (!fp)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_NO_FLOOD_GROUP);
+  __u64 len = skb->len;
+  if (!from_uplink) {
+    struct fdp_vni *info = bpf_map_lookup_elem(&vnis, &vni);
+    if (info && (info->flags & FDP_VNI_F_REMOTE_FLOOD)) {
+      struct fdp_bum_event ev = {.vni = vni, .ingress_ifindex = ingress, .frame_len = (__u32)len, .pad = 0};
+      /* With an skb context this helper also copies len bytes of the packet. */
+      long err = bpf_perf_event_output(skb, &bum_events, BPF_F_CURRENT_CPU | (len << 32), &ev, sizeof(ev));
+      count_len(err ? FDP_E_BUM_LOST : FDP_E_BUM_TO_AGENT, len);
+    }
+  }
+  __u32 n = fp->count;
+  for (__u32 i = 0; i < FDP_TC_FLOOD_PORTS; i++) {
+    if (i >= n)
+      break;
+    __u32 out = fp->ifindex[i];
+    if (out != ingress && out != 0)
+      bpf_clone_redirect(skb, out, 0);
+  }
+  count_len(FDP_V_REDIRECT, len);
+  count_len(FDP_R_FLOOD_LOCAL, len);
+  return TC_ACT_SHOT_;
+}
+
+/* Outer headers as one block, written with one bpf_skb_store_bytes. */
+struct fdp_outer {
+  struct fdp_eth eth;
+  struct fdp_ipv4 ip;
+  struct fdp_udp udp;
+  struct fdp_vxlan vx;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct fdp_outer) == FDP_ENCAP_OVERHEAD, "outer headers");
+
+#define ADJ_ROOM_ENCAP_L2(len) (((__u64)(len)&BPF_ADJ_ROOM_ENCAP_L2_MASK) << BPF_ADJ_ROOM_ENCAP_L2_SHIFT)
+
+static __always_inline int tc_encap(struct __sk_buff *skb, __u32 vni, __be32 remote_ip, __u16 remote_port)
+{
+  __u32 zero = 0;
+  struct fdp_vtep *vt = bpf_map_lookup_elem(&vtep, &zero);
+  if (!vt || vt->ip == 0)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_NO_VTEP);
+  struct fdp_neigh *nh = bpf_map_lookup_elem(&neighbours, &remote_ip);
+  if (!nh)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_NO_NEIGH);
+
+  __u32 inner_len = skb->len;
+  __u32 mtu = vt->mtu ? vt->mtu : DEFAULT_MTU;
+  /* A GSO packet is checked per segment: gso_size is the inner MSS, and
+   * attach keeps container MTUs at uplink MTU - 50. */
+  if ((skb->gso_size == 0 && inner_len + OUTER_IP_EXTRA > mtu) || inner_len + OUTER_IP_EXTRA > 0xffff)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_TOO_BIG);
+
+  void *data = skb_start(skb);
+  void *data_end = skb_end(skb);
+  struct fdp_eth *inner = data;
+  if ((void *)(inner + 1) > data_end)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
+  __u16 sport = flow_source_port(data, data_end);
+  __u16 dport = remote_port ? remote_port : vt->port;
+  __be16 inner_proto = inner->proto;
+
+  struct fdp_outer o;
+  __builtin_memcpy(o.eth.dst, nh->dst_mac, 6);
+  __builtin_memcpy(o.eth.src, nh->src_mac, 6);
+  o.eth.proto = bpf_htons(ETH_P_IP_);
+  o.ip.ver_ihl = 0x45;
+  o.ip.tos = 0;
+  o.ip.tot_len = bpf_htons(inner_len + OUTER_IP_EXTRA);
+  o.ip.id = 0;
+  o.ip.frag_off = bpf_htons(IP_DF);
+  o.ip.ttl = ENCAP_TTL;
+  o.ip.protocol = PROTO_UDP;
+  o.ip.check = 0;
+  o.ip.saddr = vt->ip;
+  o.ip.daddr = remote_ip;
+  o.ip.check = ipv4_csum(&o.ip);
+  o.udp.source = bpf_htons(sport);
+  o.udp.dest = bpf_htons(dport);
+  o.udp.len = bpf_htons(inner_len + sizeof(struct fdp_udp) + sizeof(struct fdp_vxlan));
+  o.udp.check = 0;
+  o.vx.flags = VXLAN_FLAG_I;
+  o.vx.reserved1[0] = 0;
+  o.vx.reserved1[1] = 0;
+  o.vx.reserved1[2] = 0;
+  o.vx.vni_reserved2 = bpf_htonl(vni << 8);
+  __u32 egress = nh->ifindex;
+
+  if (inner_proto == bpf_htons(ETH_P_IP_) || inner_proto == bpf_htons(ETH_P_IPV6_)) {
+    /* Room after the Ethernet header, marked as Ethernet-over-UDP tunnel:
+     * the kernel records the inner headers, and a GSO packet becomes UDP
+     * tunnel GSO. The gso_size (inner MSS) stays: container MTUs already
+     * leave room for the outer headers. The old Ethernet header stays in
+     * front and is overwritten by the outer one; the inner one is written
+     * into the new room. */
+    __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
+                  BPF_F_ADJ_ROOM_ENCAP_L2_ETH | ADJ_ROOM_ENCAP_L2(ETH_HLEN_);
+    struct fdp_eth saved;
+    if (bpf_skb_load_bytes(skb, 0, &saved, sizeof(saved)) != 0)
+      return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
+    if (bpf_skb_adjust_room(skb, FDP_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC, flags) != 0)
+      return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+    if (bpf_skb_store_bytes(skb, FDP_ENCAP_OVERHEAD, &saved, sizeof(saved), 0) != 0)
+      return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+  } else {
+    /* bpf_skb_adjust_room takes only IP packets; others (ARP) are never
+     * GSO, so plain headroom in front of the frame does. */
+    if (bpf_skb_change_head(skb, FDP_ENCAP_OVERHEAD, 0) != 0)
+      return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+  }
+  if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), 0) != 0)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+  bpf_redirect(egress, 0);
+  return tc_finish(skb, FDP_V_REDIRECT, FDP_R_ENCAP);
+}
+
+static __always_inline int tc_forward(struct __sk_buff *skb, __u32 vni, __u32 ingress, int from_uplink)
+{
+  void *data = skb_start(skb);
+  void *data_end = skb_end(skb);
+  struct fdp_eth *eth = data;
+  if ((void *)(eth + 1) > data_end)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
+  if (is_multicast(eth->dst))
+    return tc_flood(skb, vni, ingress, from_uplink);
+
+  struct fdp_fdb_key key;
+  make_fdb_key(&key, vni, eth->dst);
+  struct fdp_fdb_entry *e = bpf_map_lookup_elem(&fdb, &key);
+  if (!e)
+    return tc_flood(skb, vni, ingress, from_uplink);
+
+  if (e->type == FDP_FDB_LOCAL) {
+    if (e->ifindex == ingress)
+      return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_SAME_PORT);
+    if (e->flags & FDP_FDB_F_REWRITE)
+      __builtin_memcpy(eth->dst, e->rewrite_mac, 6);
+    return tc_redirect_port(skb, e->ifindex, FDP_R_FWD_LOCAL);
+  }
+  if (e->type == FDP_FDB_REMOTE) {
+    if (from_uplink)
+      return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_SPLIT_HORIZON);
+    return tc_encap(skb, vni, e->remote_ip, e->remote_port);
+  }
+  return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_FDB);
+}
+
+static __always_inline int tc_access(struct __sk_buff *skb, const struct fdp_port *port, __u32 ifindex)
+{
+  tc_pull(skb, ETH_HLEN_ + 40 + 4);
+  void *data = skb_start(skb);
+  void *data_end = skb_end(skb);
+  struct fdp_eth *eth = data;
+  if ((void *)(eth + 1) > data_end)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
+  /* The stack takes a VLAN tag out of the frame (skb->vlan_tci) before
+   * clsact ingress runs; a test frame still carries it inline. */
+  if (skb->vlan_present || is_vlan(eth->proto))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_VLAN);
+  if (is_multicast(eth->src) || is_zero_mac(eth->src))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_SRC_MAC);
+  __u32 vni = port->vni;
+  if (port->flags & FDP_PORT_F_LEARN)
+    learn(skb->len, vni, eth->src, ifindex);
+  return tc_forward(skb, vni, ifindex, 0);
+}
+
+static __always_inline int tc_uplink(struct __sk_buff *skb, __u32 ifindex)
+{
+  tc_pull(skb, FDP_ENCAP_OVERHEAD + ETH_HLEN_);
+  void *data = skb_start(skb);
+  void *data_end = skb_end(skb);
+  struct fdp_eth *eth = data;
+  struct fdp_ipv4 *ip = (void *)(eth + 1);
+  struct fdp_udp *udp = (void *)(ip + 1);
+  if ((void *)(udp + 1) > data_end || eth->proto != bpf_htons(ETH_P_IP_))
+    return tc_finish(skb, FDP_V_PASS, FDP_R_PASS_NOT_VXLAN);
+
+  __u32 zero = 0;
+  struct fdp_vtep *vt = bpf_map_lookup_elem(&vtep, &zero);
+  if (!vt || vt->ip == 0 || ip->ver_ihl != 0x45 || ip->daddr != vt->ip || ip->protocol != PROTO_UDP ||
+      (ip->frag_off & bpf_htons(IP_MF_OFFSET)) || udp->dest != bpf_htons(vt->port))
+    return tc_finish(skb, FDP_V_PASS, FDP_R_PASS_NOT_VXLAN);
+  if (ipv4_csum(ip) != 0)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_CSUM);
+
+  struct fdp_vxlan *vx = (void *)(udp + 1);
+  struct fdp_eth *inner = (void *)(vx + 1);
+  if ((void *)(inner + 1) > data_end)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
+  __u32 tot_len = bpf_ntohs(ip->tot_len);
+  __u32 ip_avail = skb->len - ETH_HLEN_;
+  if (tot_len < OUTER_IP_EXTRA + ETH_HLEN_ || tot_len > ip_avail ||
+      bpf_ntohs(udp->len) != tot_len - sizeof(struct fdp_ipv4))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
+  if (!(vx->flags & VXLAN_FLAG_I))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_VXLAN);
+  __u32 vni = bpf_ntohl(vx->vni_reserved2) >> 8;
+  if (!bpf_map_lookup_elem(&vnis, &vni))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_UNKNOWN_VNI);
+
+  struct fdp_eth saved = *inner;
+  __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
+  if (saved.proto == bpf_htons(ETH_P_IP_))
+    flags |= BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
+  else if (saved.proto == bpf_htons(ETH_P_IPV6_))
+    flags |= BPF_F_ADJ_ROOM_DECAP_L3_IPV6;
+  if (ip_avail > tot_len && bpf_skb_change_tail(skb, tot_len + ETH_HLEN_, 0) != 0)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+  /* Removes outer IPv4, UDP, VXLAN and the inner Ethernet header behind
+   * the outer Ethernet header, which then takes the inner one's bytes. */
+  if (bpf_skb_adjust_room(skb, -FDP_ENCAP_OVERHEAD, BPF_ADJ_ROOM_MAC, flags) != 0)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+  if (bpf_skb_store_bytes(skb, 0, &saved, sizeof(saved), 0) != 0)
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_HEADROOM);
+  count_len(FDP_E_DECAP, skb->len);
+
+  if (is_vlan(saved.proto))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_VLAN);
+  if (is_multicast(saved.src) || is_zero_mac(saved.src))
+    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_SRC_MAC);
+  return tc_forward(skb, vni, ifindex, 1);
+}
+
+SEC("tc")
+int foundry_tc(struct __sk_buff *skb)
+{
+  __u32 ifindex = skb->ifindex;
+  struct fdp_port *port = bpf_map_lookup_elem(&ports, &ifindex);
+  if (!port)
+    return tc_finish(skb, FDP_V_PASS, FDP_R_PASS_NOT_PORT);
+  if (port->flags & FDP_PORT_F_UPLINK)
+    return tc_uplink(skb, ifindex);
+  return tc_access(skb, port, ifindex);
 }
 
 char LICENSE[] SEC("license") = "GPL";

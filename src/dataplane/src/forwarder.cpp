@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "foundry/common/log.h"
@@ -139,6 +140,7 @@ Forwarder::~Forwarder() = default;
 
 int Forwarder::program_fd() const { return bpf_program__fd(skel_->progs.foundry_forward); }
 int Forwarder::pass_program_fd() const { return bpf_program__fd(skel_->progs.foundry_pass); }
+int Forwarder::tc_program_fd() const { return bpf_program__fd(skel_->progs.foundry_tc); }
 int Forwarder::bum_events_fd() const { return bpf_map__fd(skel_->maps.bum_events); }
 int Forwarder::learn_events_fd() const { return bpf_map__fd(skel_->maps.learn_events); }
 
@@ -235,11 +237,15 @@ Status Forwarder::add_port(uint32_t ifindex, const PortConfig& cfg) {
   if (!previous) undo.push("tx_port", [this, ifindex] { (void)tx_ports_.erase(ifindex); });
 
   group.reset(FOUNDRY_TRY_CTX(flood_group_fd(cfg.vni, true), "{}", ctx()));
+  // Undone after the member below (undo runs in reverse): the list is then
+  // rebuilt from the group as it was.
+  undo.push("flood list", [this, vni = cfg.vni] { (void)sync_flood_ports(vni); });
   __u32 k = ifindex;
   if (int err = bpf_map_update_elem(group.get(), &k, &k, BPF_ANY))
     return fail(map_error(err, fmt::format("flood_{}", cfg.vni), "add port", std::to_string(ifindex))
                     .wrap(ctx()));
   undo.push("flood member", [fd = group.get(), k]() mutable { (void)bpf_map_delete_elem(fd, &k); });
+  FOUNDRY_TRY_CTX(sync_flood_ports(cfg.vni), "{}", ctx());
 
   FOUNDRY_TRY_CTX(ports_.put(ifindex, cfg), "{}", ctx());
   undo.commit();
@@ -250,6 +256,7 @@ Status Forwarder::add_port(uint32_t ifindex, const PortConfig& cfg) {
     if (old >= 0) {
       UniqueFd oldg(old);
       (void)bpf_map_delete_elem(oldg.get(), &k);
+      FOUNDRY_TRY_CTX(sync_flood_ports(previous->vni), "{}", ctx());
     }
   }
   return ok();
@@ -267,6 +274,7 @@ Status Forwarder::remove_port(uint32_t ifindex) {
       UniqueFd group(g);
       __u32 k = ifindex;
       (void)bpf_map_delete_elem(group.get(), &k);
+      FOUNDRY_TRY_CTX(sync_flood_ports(cfg->vni), "{}", ctx());
     }
   }
   FOUNDRY_TRY_CTX(tx_ports_.erase(ifindex), "{}", ctx());
@@ -346,6 +354,26 @@ Result<std::vector<uint32_t>> Forwarder::flood_group(Vni vni) const {
   auto entries = FOUNDRY_TRY(group.entries());
   for (const auto& [k, v] : entries) out.push_back(v);
   return out;
+}
+
+Status Forwarder::sync_flood_ports(Vni vni) {
+  auto members = FOUNDRY_TRY(flood_group(vni));
+  int fd = bpf_map__fd(skel_->maps.flood_ports);
+  __u32 key = vni;
+  if (members.empty()) {
+    int err = bpf_map_delete_elem(fd, &key);
+    if (err && err != -ENOENT) return fail(map_error(err, "flood_ports", "delete", std::to_string(vni)));
+    return ok();
+  }
+  std::sort(members.begin(), members.end());
+  fdp_flood_ports v{};
+  for (uint32_t idx : members) {
+    if (v.count == FDP_TC_FLOOD_PORTS) break;
+    v.ifindex[v.count++] = idx;
+  }
+  if (int err = bpf_map_update_elem(fd, &key, &v, BPF_ANY))
+    return fail(map_error(err, "flood_ports", "update", std::to_string(vni)));
+  return ok();
 }
 
 Result<Counters> Forwarder::counters() const {

@@ -4,6 +4,7 @@
 #include "foundry/common/scope_exit.h"
 #include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/netns.h"
+#include "foundry/dataplane/tc.h"
 
 namespace foundry::dataplane {
 
@@ -37,6 +38,55 @@ Status attach_peer(const PeerInterface& peer, int prog_fd) {
     }
     return ok();
   });
+}
+
+// The peer of a port in TC mode: TC redirects hand skbs to the peer like any
+// transmit (no NAPI needed) and keep their checksum state, so the peer needs
+// neither foundry_pass nor checksum offload off. Undoes XDP mode's changes
+// if the port was in it.
+Status release_peer_for_tc(const PeerInterface& peer) {
+  return in_peer_netns(peer, [&]() -> Status {
+    uint32_t idx = FOUNDRY_TRY(ifindex_of(peer.ifname));
+    auto att = FOUNDRY_TRY(xdp_query(idx));
+    if (!att || !is_foundry_program(att->prog_name)) return ok();
+    FOUNDRY_TRY(xdp_detach(idx));
+    return set_tx_checksum_offload(peer.ifname, true);
+  });
+}
+
+// Only one of Foundry's two programs runs on an interface: XDP comes first
+// on receive, so a Foundry XDP program left from XDP mode would take every
+// frame from the TC program; a TC program left from TC mode would see what
+// XDP passes (uplink traffic that is not VXLAN) and count it twice.
+Status drop_foundry_xdp(uint32_t ifindex) {
+  auto att = FOUNDRY_TRY(xdp_query(ifindex));
+  if (att && is_foundry_program(att->prog_name)) FOUNDRY_TRY(xdp_detach(ifindex));
+  return ok();
+}
+
+Status drop_foundry_tc(uint32_t ifindex) {
+  auto att = FOUNDRY_TRY(tc_query(ifindex));
+  if (att && is_foundry_program(att->prog_name)) FOUNDRY_TRY(tc_detach(ifindex));
+  return ok();
+}
+
+// Attaches the forwarder in mode: foundry_tc for XdpMode::Tc, else
+// foundry_forward. The new program goes on before the other kind comes off,
+// so there is no moment without a forwarder.
+Result<XdpMode> attach_forwarder(const Forwarder& fw, uint32_t ifindex, XdpMode mode) {
+  if (mode == XdpMode::Tc) {
+    FOUNDRY_TRY(tc_attach(ifindex, fw.tc_program_fd()));
+    FOUNDRY_TRY(drop_foundry_xdp(ifindex));
+    return XdpMode::Tc;
+  }
+  XdpMode used = FOUNDRY_TRY(xdp_attach(ifindex, fw.program_fd(), mode));
+  FOUNDRY_TRY(drop_foundry_tc(ifindex));
+  return used;
+}
+
+Status detach_forwarder(uint32_t ifindex) {
+  FOUNDRY_TRY(xdp_detach(ifindex));
+  return drop_foundry_tc(ifindex);
 }
 
 // Back to the veth default (checksum offload on) once XDP is gone.
@@ -96,13 +146,15 @@ Result<XdpMode> Loader::attach_port(const PortSpec& spec) {
   FOUNDRY_TRY_CTX(fw_->add_port(ifindex, PortConfig{spec.vni, false, spec.learn}), "{}", ctx());
   if (!existing) undo.push("port maps", [this, ifindex] { (void)fw_->remove_port(ifindex); });
 
-  if (spec.peer) {
+  if (spec.peer && spec.mode == XdpMode::Tc) {
+    FOUNDRY_TRY_CTX(release_peer_for_tc(*spec.peer), "{}: receive side {}", ctx(), peer_name(*spec.peer));
+  } else if (spec.peer) {
     const PeerInterface& peer = *spec.peer;
     FOUNDRY_TRY_CTX(attach_peer(peer, fw_->pass_program_fd()), "{}: receive side {}", ctx(), peer_name(peer));
     undo.push("peer program", [peer] { (void)detach_peer(peer); });
   }
 
-  XdpMode mode = FOUNDRY_TRY_CTX(xdp_attach(ifindex, fw_->program_fd(), spec.mode), "{}", ctx());
+  XdpMode mode = FOUNDRY_TRY_CTX(attach_forwarder(*fw_, ifindex, spec.mode), "{}", ctx());
   undo.commit();
   spdlog::debug("dataplane: {} attached ({})", ctx(), to_string(mode));
   return mode;
@@ -112,7 +164,7 @@ Status Loader::detach_port(const std::string& ifname, const std::optional<PeerIn
   auto ctx = [&] { return fmt::format("detach port {}", ifname); };
   uint32_t ifindex = FOUNDRY_TRY_CTX(ifindex_of(ifname), "{}", ctx());
   // Program off first: after that no frame can hit a half-removed port.
-  FOUNDRY_TRY_CTX(xdp_detach(ifindex), "{}", ctx());
+  FOUNDRY_TRY_CTX(detach_forwarder(ifindex), "{}", ctx());
   if (peer) {
     FOUNDRY_TRY_CTX(detach_peer(*peer), "{}: receive side {}", ctx(), peer_name(*peer));
   }
@@ -130,7 +182,7 @@ Result<XdpMode> Loader::attach_uplink(const UplinkSpec& spec) {
                   "{}", ctx());
   UndoList undo;
   undo.push("vtep", [this] { (void)fw_->clear_vtep(); });
-  XdpMode mode = FOUNDRY_TRY_CTX(xdp_attach(ifindex, fw_->program_fd(), spec.mode), "{}", ctx());
+  XdpMode mode = FOUNDRY_TRY_CTX(attach_forwarder(*fw_, ifindex, spec.mode), "{}", ctx());
   undo.commit();
   return mode;
 }
@@ -138,7 +190,7 @@ Result<XdpMode> Loader::attach_uplink(const UplinkSpec& spec) {
 Status Loader::detach_uplink() {
   auto vtep = FOUNDRY_TRY_CTX(fw_->vtep(), "detach uplink");
   if (!vtep) return ok();
-  FOUNDRY_TRY_CTX(xdp_detach(vtep->uplink_ifindex), "detach uplink");
+  FOUNDRY_TRY_CTX(detach_forwarder(vtep->uplink_ifindex), "detach uplink");
   FOUNDRY_TRY_CTX(fw_->clear_vtep(), "detach uplink");
   return ok();
 }

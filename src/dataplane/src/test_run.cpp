@@ -43,4 +43,30 @@ Result<XdpRunResult> run_xdp(int prog_fd, std::span<const uint8_t> frame, const 
   return XdpRunResult{run.retval, std::move(out), std::chrono::nanoseconds(run.duration)};
 }
 
+Result<XdpRunResult> run_tc(int prog_fd, std::span<const uint8_t> frame, const TcRunOptions& opts) {
+  std::vector<uint8_t> out(frame.size() + 512);
+  struct __sk_buff ctx {};
+  ctx.ifindex = opts.ifindex;
+  LIBBPF_OPTS(bpf_test_run_opts, run);
+  run.data_in = frame.data();
+  run.data_size_in = static_cast<__u32>(frame.size());
+  run.data_out = out.data();
+  run.data_size_out = static_cast<__u32>(out.size());
+  if (opts.ifindex != 0) {
+    run.ctx_in = &ctx;
+    run.ctx_size_in = sizeof(ctx);
+  }
+  run.repeat = opts.repeat;
+  if (int err = bpf_prog_test_run_opts(prog_fd, &run)) {
+    Error e(ErrorKind::Operation, fmt::format("run TC program (fd {}) on a {}-byte frame from ifindex {}", prog_fd,
+                                              frame.size(), opts.ifindex));
+    e.with_errno(-err);
+    if (-err == EINVAL && frame.size() < 14)
+      e.with_hint("the kernel runs TC test frames of at least an Ethernet header (14 bytes)");
+    return fail(std::move(e));
+  }
+  out.resize(run.data_size_out);
+  return XdpRunResult{run.retval, std::move(out), std::chrono::nanoseconds(run.duration)};
+}
+
 }  // namespace foundry::dataplane

@@ -21,6 +21,7 @@ __u32 mode_flag(XdpMode m) {
     case XdpMode::Native: return XDP_FLAGS_DRV_MODE;
     case XdpMode::Generic: return XDP_FLAGS_SKB_MODE;
     case XdpMode::Auto: return 0;
+    case XdpMode::Tc: return 0;
   }
   return 0;
 }
@@ -50,6 +51,7 @@ std::string_view to_string(XdpMode m) {
     case XdpMode::Native: return "native";
     case XdpMode::Generic: return "generic";
     case XdpMode::Auto: return "auto";
+    case XdpMode::Tc: return "tc";
   }
   return "?";
 }
@@ -58,6 +60,7 @@ std::optional<XdpMode> parse_xdp_mode(std::string_view s) {
   if (s == "native" || s == "drv") return XdpMode::Native;
   if (s == "generic" || s == "skb") return XdpMode::Generic;
   if (s == "auto") return XdpMode::Auto;
+  if (s == "tc") return XdpMode::Tc;
   return std::nullopt;
 }
 
@@ -91,6 +94,8 @@ Result<XdpMode> xdp_attach(uint32_t ifindex, int prog_fd, XdpMode mode) {
   detail::LibbpfLogCapture log;
   std::string name = ifname_of(ifindex);
   auto ctx = [&] { return fmt::format("attach XDP program to {}", name); };
+  if (mode == XdpMode::Tc)
+    return fail(ErrorKind::Validation, "{}: mode tc is not an XDP mode (use tc_attach)", ctx());
   auto current = FOUNDRY_TRY_CTX(xdp_query(ifindex), "{}", ctx());
   if (current && !is_foundry_program(current->prog_name))
     return fail(Error(ErrorKind::Operation, fmt::format("{}: it already runs XDP program '{}' (id {}, {})", ctx(),

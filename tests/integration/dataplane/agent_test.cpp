@@ -29,6 +29,7 @@
 #include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/netns.h"
 #include "foundry/dataplane/pin.h"
+#include "foundry/dataplane/tc.h"
 #include "foundry/dataplane/xdp.h"
 #include "lab.h"
 
@@ -170,11 +171,11 @@ class AgentTest : public ::testing::Test {
     return s.str();
   }
 
-  void attach(const std::string& ifname, const std::string& container) {
+  void attach(const std::string& ifname, const std::string& container, pb::XdpMode mode = pb::XDP_MODE_NATIVE) {
     pb::AttachInterfaceRequest req;
     req.set_interface(ifname);
     req.set_vni(100);
-    req.set_mode(pb::XDP_MODE_NATIVE);
+    req.set_mode(mode);
     req.set_peer_netns(container);  // a bare name: /run/netns/<name>
     req.set_peer_interface("eth0");
     AG_OK(client_->call(&pb::Agent::Stub::AttachInterface, req, "attach " + ifname));
@@ -188,6 +189,18 @@ class AgentTest : public ::testing::Test {
     return 0;
   }
 
+  // The id of the forwarder on ifindex: the TC filter's program or the XDP program.
+  uint32_t prog_id(uint32_t ifindex, pb::XdpMode mode) {
+    if (mode == pb::XDP_MODE_TC) {
+      auto q = tc_query(ifindex);
+      return q && *q ? (*q)->prog_id : 0;
+    }
+    auto q = xdp_query(ifindex);
+    return q && *q ? (*q)->prog_id : 0;
+  }
+
+  void restart_during_steady_ping(pb::XdpMode mode);
+
   std::string binary_, dir_, socket_, host_, c1_, c2_;
   Lab lab_;
   std::optional<NetnsScope> netns_;
@@ -196,13 +209,22 @@ class AgentTest : public ::testing::Test {
   std::unique_ptr<AgentClient> client_;
 };
 
-TEST_F(AgentTest, RestartDuringSteadyPingLosesAtMostOnePacket) {
+TEST_F(AgentTest, RestartDuringSteadyPingLosesAtMostOnePacket) { restart_during_steady_ping(pb::XDP_MODE_NATIVE); }
+
+// The same with the ports in TC mode: the new agent finds foundry_tc in
+// Foundry's filter slot and swaps its own in place.
+TEST_F(AgentTest, RestartDuringSteadyPingLosesAtMostOnePacketInTcMode) {
+  restart_during_steady_ping(pb::XDP_MODE_TC);
+}
+
+void AgentTest::restart_during_steady_ping(pb::XdpMode mode) {
   start_agent();
-  attach("c1h", c1_);
-  attach("c2h", c2_);
+  attach("c1h", c1_, mode);
+  attach("c2h", c2_, mode);
   ASSERT_EQ(AG_OK(Lab::ping(c1_, "192.0.2.2", 2)), 2);
   uint32_t c1h = AG_OK(ifindex_of("c1h"));
-  uint32_t first_prog = AG_OK(xdp_query(c1h))->prog_id;
+  uint32_t first_prog = prog_id(c1h, mode);
+  ASSERT_NE(first_prog, 0u);
 
   // 400 echoes 10 ms apart (4 s), the agent restarted in the middle.
   std::string ping_out;
@@ -227,7 +249,8 @@ TEST_F(AgentTest, RestartDuringSteadyPingLosesAtMostOnePacket) {
 
   // The new agent adopted the state and put its own program in place.
   EXPECT_NE(log().find("adopted"), std::string::npos) << log();
-  uint32_t now_prog = AG_OK(xdp_query(c1h))->prog_id;
+  uint32_t now_prog = prog_id(c1h, mode);
+  EXPECT_NE(now_prog, 0u);
   EXPECT_NE(now_prog, first_prog);
   EXPECT_GE(counter("forward.local"), 800u) << "counters survive the restart too";
   auto fdb = AG_OK(client_->call(&pb::Agent::Stub::ListFdb, pb::ListFdbRequest{}, "list"));

@@ -144,6 +144,13 @@ class ForwarderFixture : public ::testing::Test {
     return run_xdp(fw_->program_fd(), frame, o);
   }
 
+  // The same through the TC program (foundry_tc on clsact ingress).
+  Result<XdpRunResult> run_tc_prog(const std::string& ingress, const Bytes& frame) {
+    TcRunOptions o;
+    o.ifindex = ports_.by_name(ingress);
+    return run_tc(fw_->tc_program_fd(), frame, o);
+  }
+
   Counters counters() {
     auto c = fw_->counters();
     EXPECT_TRUE(c.has_value()) << c.error().to_string();

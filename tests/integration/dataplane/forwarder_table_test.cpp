@@ -1,7 +1,9 @@
 // Table-driven BPF_PROG_TEST_RUN tests of the XDP forwarder (after Katran's
 // lib/testing): each row is an input frame, the interface it arrives on, an
 // optional change to the maps, the verdict and reason counter we expect, and
-// the frame we expect out of the program, byte for byte.
+// the frame we expect out of the program, byte for byte. Every row runs
+// through both programs: foundry_forward (XDP) and foundry_tc (TC), which
+// must agree on everything but how a verdict is spelled.
 #include <functional>
 #include <optional>
 #include <set>
@@ -117,6 +119,13 @@ std::vector<Case> cases() {
   }
   t.push_back({"remote_unicast_encapsulated", "p1", a_to_r, kRedirect, FDP_R_ENCAP, encapsulated(a_to_r, kVni),
                {FDP_E_LEARN_NEW}, nullptr, true});
+  {
+    // Not IP: TC encapsulates it with bpf_skb_change_head instead of
+    // bpf_skb_adjust_room (which takes only IPv4/IPv6); same bytes either way.
+    Bytes in = ethernet(kMacR, kMacA, kEtherArp, arp_request(kMacA, kIpA, kIpR));
+    t.push_back({"remote_unicast_arp_encapsulated", "p1", in, kRedirect, FDP_R_ENCAP, encapsulated(in, kVni),
+                 {FDP_E_LEARN_NEW}, nullptr, true});
+  }
   {
     Bytes in = icmp_frame(remote_alt, kMacA, kIpA, kIpR);
     t.push_back({"remote_entry_port_used_as_destination_port", "p1", in, kRedirect, FDP_R_ENCAP,
@@ -269,16 +278,44 @@ std::vector<Case> cases() {
 bool is_event(uint32_t c) { return c >= FDP_E_DECAP && c < FDP_COUNTER_MAX; }
 bool is_reason(uint32_t c) { return c > FDP_V_REDIRECT && c < FDP_E_DECAP; }
 
-class ForwarderTable : public ForwarderFixture, public ::testing::WithParamInterface<Case> {};
+constexpr uint32_t kTcOk = 0, kTcShot = 2, kTcRedirect = 7;
 
-TEST_P(ForwarderTable, Run) {
-  const Case& c = GetParam();
+// What foundry_tc returns where foundry_forward returns c.verdict. A flood
+// is one redirect in XDP (devmap broadcast); in TC the copies go out with
+// bpf_clone_redirect and the original is dropped. The counters are the same.
+uint32_t tc_action(const Case& c) {
+  if (c.reason == FDP_R_FLOOD_LOCAL) return kTcShot;
+  switch (c.verdict) {
+    case kRedirect: return kTcRedirect;
+    case kPass: return kTcOk;
+    default: return kTcShot;
+  }
+}
+
+class ForwarderTable : public ForwarderFixture, public ::testing::WithParamInterface<Case> {
+ protected:
+  void check(const Case& c, bool tc);
+};
+
+TEST_P(ForwarderTable, Run) { check(GetParam(), false); }
+
+TEST_P(ForwarderTable, RunTc) {
+  // XDP_TX (out of the ingress interface) has no TC counterpart: foundry_tc
+  // is on ingress of a container port, the next hop is behind the uplink.
+  if (GetParam().verdict == kTx) return;
+  check(GetParam(), true);
+}
+
+void ForwarderTable::check(const Case& c, bool tc) {
   if (c.setup) FOUNDRY_ASSERT_OK(c.setup(*fw_, ports_));
   Counters before = counters();
 
-  auto r = run(c.ingress, c.input);
+  auto r = tc ? run_tc_prog(c.ingress, c.input) : run(c.ingress, c.input);
   ASSERT_TRUE(r.has_value()) << r.error().to_string();
-  EXPECT_EQ(xdp_verdict_name(r->verdict), xdp_verdict_name(c.verdict));
+  if (tc)
+    EXPECT_EQ(r->verdict, tc_action(c)) << "TC action (0 ok, 2 shot, 7 redirect)";
+  else
+    EXPECT_EQ(xdp_verdict_name(r->verdict), xdp_verdict_name(c.verdict));
 
   Counters d = counters().since(before);
   EXPECT_EQ(d.frames(), 1u) << "each frame counts exactly one verdict";

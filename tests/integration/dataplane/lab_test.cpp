@@ -21,6 +21,7 @@
 #include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/loader.h"
 #include "foundry/dataplane/netns.h"
+#include "foundry/dataplane/tc.h"
 #include "lab.h"
 
 namespace foundry::dataplane::testing {
@@ -346,7 +347,7 @@ class TwoHostLab : public LabTest {
       peer_mac = LAB_OK(interface_mac("ul"));
     }
     auto scope = LAB_OK(NetnsScope::enter(Lab::path(h.ns)));
-    LAB_OK(h.dp->attach_uplink(UplinkSpec{"ul", *net::Ipv4::parse(own_ip), 4789, XdpMode::Native}));
+    LAB_OK(h.dp->attach_uplink(UplinkSpec{"ul", *net::Ipv4::parse(own_ip), 4789, mode_}));
     MacAddr own_mac = LAB_OK(interface_mac("ul"));
     uint32_t ul = LAB_OK(ifindex_of("ul"));
     Forwarder& fw = h.dp->forwarder();
@@ -357,7 +358,7 @@ class TwoHostLab : public LabTest {
   }
 
   void attach_container(Host& h, const char* hif, Vni vni, const std::string& cns) {
-    LAB_OK(attach(*h.dp, h.ns, hif, vni, cns));
+    LAB_OK(attach(*h.dp, h.ns, hif, vni, cns, mode_));
   }
 
   void add_remote(Host& h, Vni vni, const char* mac, const char* vtep) {
@@ -367,6 +368,13 @@ class TwoHostLab : public LabTest {
 
   Host a_, b_;
   std::vector<std::string> containers_;  // a100, a200, b100, b200
+  XdpMode mode_ = XdpMode::Native;  // of every port and both uplinks
+};
+
+// The same two hosts with foundry_tc on every port and uplink (TC mode).
+class TwoHostLabTc : public TwoHostLab {
+ protected:
+  TwoHostLabTc() { mode_ = XdpMode::Tc; }
 };
 
 TEST_F(TwoHostLab, SameVniAcrossHostsPings) {
@@ -408,6 +416,46 @@ TEST_F(TwoHostLab, TcpStreamCrossesHostsIntact) {
   LAB_OK(a_.dp->detach_port("a100h", PeerInterface{Lab::path(containers_[0]), "eth0"}));
   auto c = LAB_OK(NetnsScope::enter(Lab::path(containers_[0])));
   EXPECT_TRUE(LAB_OK(tx_checksum_offload("eth0"))) << "detach restores the veth default";
+}
+
+TEST_F(TwoHostLabTc, SameVniAcrossHostsPingsAndVnisAreIsolated) {
+  Counters a0 = LAB_OK(a_.dp->forwarder().counters());
+  EXPECT_EQ(pings(containers_[0], "192.0.2.2", 3), 3) << "VNI 100: A -> B";
+  EXPECT_EQ(pings(containers_[3], "192.0.2.3", 3), 3) << "VNI 200: B -> A";
+  EXPECT_EQ(pings(containers_[1], "192.0.2.2", 1), 0) << "VNI 200 -> VNI 100";
+  Counters a = LAB_OK(a_.dp->forwarder().counters()).since(a0);
+  EXPECT_GE(a.packets(FDP_R_ENCAP), 6u);
+  EXPECT_GE(a.packets(FDP_E_DECAP), 6u);
+  EXPECT_GE(a.packets(FDP_E_BUM_TO_AGENT), 1u) << "ARP went to the replicator from the TC program too";
+  EXPECT_EQ(a.packets(FDP_V_ABORTED), 0u);
+  auto scope = LAB_OK(NetnsScope::enter(Lab::path(a_.ns)));
+  uint32_t port = LAB_OK(ifindex_of("a100h"));
+  auto tc = LAB_OK(tc_query(port));
+  ASSERT_TRUE(tc.has_value());
+  EXPECT_EQ(tc->prog_name, "foundry_tc");
+  EXPECT_FALSE(LAB_OK(xdp_query(port)).has_value()) << "TC mode leaves no XDP program on the port";
+}
+
+// The point of TC mode: the container's TCP stack keeps checksum offload and
+// GSO, and 64 KB GSO packets cross encapsulation, the underlay veth and
+// decapsulation whole (the kernel segments them only where a device needs
+// it, here nowhere), so the forwarder sees far fewer, far larger packets.
+TEST_F(TwoHostLabTc, TcpStreamCrossesHostsIntactAsGsoPackets) {
+  {
+    auto scope = LAB_OK(NetnsScope::enter(Lab::path(containers_[0])));
+    EXPECT_TRUE(LAB_OK(tx_checksum_offload("eth0"))) << "TC mode needs no change on the container end";
+  }
+  uint64_t csum_errors = LAB_OK(snmp_counter(containers_[2], "Tcp", "InCsumErrors"));
+  Counters a0 = LAB_OK(a_.dp->forwarder().counters());
+  constexpr size_t kBytes = 16 << 20;
+  EXPECT_EQ(LAB_OK(tcp_transfer(containers_[0], containers_[2], "192.0.2.2", 5001, kBytes)), kBytes) << "A -> B";
+  EXPECT_EQ(LAB_OK(tcp_transfer(containers_[2], containers_[0], "192.0.2.1", 5002, kBytes)), kBytes) << "B -> A";
+  EXPECT_EQ(LAB_OK(snmp_counter(containers_[2], "Tcp", "InCsumErrors")), csum_errors);
+  Counters a = LAB_OK(a_.dp->forwarder().counters()).since(a0);
+  ASSERT_GT(a.packets(FDP_R_ENCAP), 0u);
+  uint64_t mean = a.values[FDP_R_ENCAP].bytes / a.packets(FDP_R_ENCAP);
+  EXPECT_GT(mean, 1500u) << "encapsulated packets average " << mean
+                         << " bytes: GSO packets were segmented before the forwarder";
 }
 
 TEST_F(TwoHostLab, DifferentVnisAreIsolated) {

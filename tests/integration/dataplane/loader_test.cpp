@@ -19,6 +19,7 @@
 #include "forwarder_fixture.h"
 #include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/loader.h"
+#include "foundry/dataplane/tc.h"
 #include "foundry/dataplane/pin.h"
 #include "foundry/dataplane/xdp.h"
 
@@ -269,6 +270,61 @@ TEST_F(LoaderTest, ModesSwitchAndDetachIsIdempotent) {
   FOUNDRY_ASSERT_OK((*dp)->detach_port("p1"));
   FOUNDRY_ASSERT_OK(xdp_detach(idx("p1")));
   EXPECT_FALSE(attached("p1").has_value());
+}
+
+#define LAB_TC_NAME(ifindex) \
+  ([&] {                                                              \
+    auto q = tc_query(ifindex);                                       \
+    return q && *q ? (*q)->prog_name : std::string("<none>");         \
+  }())
+
+// XDP -> TC -> XDP on one port: one Foundry program at a time, TC mode's
+// clsact qdisc goes with its filter (an empty clsact still costs every skb),
+// a foreign TC filter in Foundry's slot is never replaced.
+TEST_F(LoaderTest, TcModeReplacesXdpAndBack) {
+  if (find_program("tc").empty()) GTEST_SKIP() << "needs iproute2's tc to inspect qdiscs";
+  LoaderOptions o;
+  o.pin_dir.clear();
+  auto dp = Loader::open(o);
+  ASSERT_TRUE(dp.has_value());
+  auto qdiscs = [] { return run_checked({"tc", "qdisc", "show", "dev", "p1"})->out; };
+  auto m = (*dp)->attach_port(PortSpec{"p1", kVni, true, XdpMode::Native, std::nullopt});
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  m = (*dp)->attach_port(PortSpec{"p1", kVni, true, XdpMode::Tc, std::nullopt});
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  EXPECT_EQ(*m, XdpMode::Tc);
+  EXPECT_FALSE(attached("p1").has_value()) << "the XDP program went when TC came";
+  auto tc = tc_query(idx("p1"));
+  ASSERT_TRUE(tc.has_value() && tc->has_value());
+  EXPECT_EQ((*tc)->prog_name, "foundry_tc");
+  EXPECT_NE(qdiscs().find("clsact"), std::string::npos);
+  // Attaching again in TC mode swaps in place.
+  FOUNDRY_ASSERT_OK((*dp)->attach_port(PortSpec{"p1", kVni, true, XdpMode::Tc, std::nullopt}));
+  m = (*dp)->attach_port(PortSpec{"p1", kVni, true, XdpMode::Native, std::nullopt});
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  EXPECT_EQ(attached("p1")->prog_name, "foundry_forward");
+  EXPECT_FALSE(tc_query(idx("p1"))->has_value());
+  EXPECT_EQ(qdiscs().find("clsact"), std::string::npos) << "empty clsact left behind: " << qdiscs();
+  FOUNDRY_ASSERT_OK((*dp)->detach_port("p1"));
+
+  // Someone else's filter in our slot stays, and so does its qdisc.
+  struct bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // TC_ACT_OK
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "other_tc", "GPL", insns, 2, nullptr);
+  ASSERT_GE(fd, 0) << std::strerror(-fd);
+  UniqueFd other(fd);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(idx("p2")), .attach_point = BPF_TC_INGRESS);
+  ASSERT_EQ(bpf_tc_hook_create(&hook), 0);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = other.get(), .handle = kTcHandle, .priority = kTcPriority);
+  ASSERT_EQ(bpf_tc_attach(&hook, &opts), 0);
+  auto r = (*dp)->attach_port(PortSpec{"p2", kVni, true, XdpMode::Tc, std::nullopt});
+  ASSERT_FALSE(r.has_value()) << "a foreign filter in Foundry's slot must not be replaced";
+  EXPECT_NE(r.error().to_string().find("other_tc"), std::string::npos) << r.error().to_string();
+  EXPECT_EQ(LAB_TC_NAME(idx("p2")), "other_tc");
+  EXPECT_FALSE(tc_detach(idx("p2")).has_value()) << "detach must not remove someone else's filter";
+  EXPECT_EQ(LAB_TC_NAME(idx("p2")), "other_tc");
 }
 
 TEST_F(LoaderTest, PortsBehindAVtepMustLeaveRoomForVxlan) {

@@ -46,6 +46,7 @@ class Forwarder {
 
   int program_fd() const;       // foundry_forward: host-side ports and uplink
   int pass_program_fd() const;  // foundry_pass: container-side veth peers
+  int tc_program_fd() const;    // foundry_tc: the same forwarder on clsact ingress (TC mode)
   const std::string& pin_dir() const { return pin_dir_; }
   // True when load() found pinned maps and adopted them.
   bool reused_pinned_maps() const { return reused_; }
@@ -97,6 +98,9 @@ class Forwarder {
   };
   Forwarder() = default;
   Result<int> flood_group_fd(Vni vni, bool create) const;
+  // Rewrites flood_ports[vni] (foundry_tc's flood list) from the VNI's flood
+  // group; removes it when the group is empty.
+  Status sync_flood_ports(Vni vni);
 
   std::unique_ptr<::forwarder, SkelDeleter> skel_;
   std::string pin_dir_;

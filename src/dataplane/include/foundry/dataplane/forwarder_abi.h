@@ -122,6 +122,18 @@ struct fdp_bum_event {
 };
 
 /* learn_events: ring buffer record for every FDB write the program makes. */
+/* The local ports of a VNI as a plain list, for the TC program's flood
+ * (bpf_clone_redirect to each): TC cannot broadcast through a devmap as XDP
+ * does. Kept by user space alongside the VNI's flood group; a VNI with more
+ * local ports than FDP_TC_FLOOD_PORTS floods in TC mode to the first ones
+ * only, in ifindex order (docs/dataplane.md). */
+#define FDP_TC_FLOOD_PORTS 64
+
+struct fdp_flood_ports {
+  __u32 count;
+  __u32 ifindex[FDP_TC_FLOOD_PORTS];
+};
+
 enum fdp_learn_kind {
   FDP_LEARN_NEW = 1,
   FDP_LEARN_MOVE = 2,
@@ -168,7 +180,7 @@ enum fdp_counter {
   FDP_R_DROP_TOO_BIG,    /* encapsulated frame would exceed the uplink MTU */
   FDP_R_DROP_NO_FLOOD_GROUP, /* BUM in a VNI without local flood group */
   FDP_R_DROP_NO_TX_PORT, /* egress ifindex is not in tx_ports */
-  FDP_R_DROP_HEADROOM,   /* bpf_xdp_adjust_head/tail refused */
+  FDP_R_DROP_HEADROOM,   /* bpf_xdp_adjust_head/tail (XDP) or bpf_skb_adjust_room/change_head/tail (TC) refused */
   FDP_R_DROP_BAD_FDB,    /* FDB entry of unknown type */
   /* events */
   FDP_E_DECAP,           /* VXLAN header removed */

@@ -34,4 +34,15 @@ struct XdpRunResult {
 
 Result<XdpRunResult> run_xdp(int prog_fd, std::span<const uint8_t> frame, const XdpRunOptions& opts = {});
 
+// The same for a TC (SCHED_CLS) program, as if frame arrived on ifindex
+// (clsact ingress). verdict is the TC action (TC_ACT_OK 0, TC_ACT_SHOT 2,
+// TC_ACT_REDIRECT 7). bpf_redirect is reported, not carried out;
+// bpf_clone_redirect does transmit. Frames shorter than 14 bytes: EINVAL.
+struct TcRunOptions {
+  uint32_t ifindex = 0;  // must name an interface in the calling thread's namespace; 0 = loopback
+  uint32_t repeat = 1;
+};
+
+Result<XdpRunResult> run_tc(int prog_fd, std::span<const uint8_t> frame, const TcRunOptions& opts = {});
+
 }  // namespace foundry::dataplane

@@ -19,10 +19,14 @@ enum class XdpMode {
   Native,   // in the driver (veth, most NICs): XDP_FLAGS_DRV_MODE
   Generic,  // on the skb path, works everywhere, slower: XDP_FLAGS_SKB_MODE
   Auto,     // native, else generic
+  // Not XDP at all: the TC forwarder (foundry_tc) on clsact ingress, see
+  // tc.h. One enum for both because the loader and agent choose the attach
+  // mode per interface with one knob; xdp_attach() refuses it.
+  Tc,
 };
 
 std::string_view to_string(XdpMode m);
-std::optional<XdpMode> parse_xdp_mode(std::string_view s);  // "native", "generic", "auto"
+std::optional<XdpMode> parse_xdp_mode(std::string_view s);  // "native", "generic", "auto", "tc"
 
 struct XdpAttachment {
   uint32_t prog_id = 0;
