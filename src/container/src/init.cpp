@@ -82,6 +82,7 @@ Status init_steps(const InitConfig& cfg) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   FOUNDRY_TRY(wait_for(sock, Msg::Go));
+  if (cfg.cgroup_entry && cfg.enter_v1_self) FOUNDRY_TRY(Cgroup::enter_v1(*cfg.cgroup_entry));
   for (int fd = 0; fd < 3; ++fd)
     if (cfg.stdio[fd] >= 0 && cfg.stdio[fd] != fd && ::dup2(cfg.stdio[fd], fd) < 0)
       return fail_errno(ErrorKind::Operation, "cannot attach the container's fd {}", fd);
@@ -296,8 +297,22 @@ Result<Spawned> spawn_init(const InitConfig& cfg_in) {
   // clone3 without a stack behaves like fork: the child continues here on a
   // copy of our stack. Only async-signal-safe-in-spirit code follows in the
   // child (no threads exist; the runtime is single-threaded by contract).
+  bool into_cgroup = cfg.cgroup_entry && cfg.cgroup_entry->v2_dir;
+  if (into_cgroup) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cfg.cgroup_entry->v2_dir.get());
+  }
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && into_cgroup && errno != ENOSYS) {
+    // Kernels before 5.7 (E2BIG/EINVAL) or a cgroup that refuses: the
+    // runtime moves the init the slow way.
+    into_cgroup = false;
+    args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+    args.cgroup = 0;
+    pid = ::syscall(SYS_clone3, &args, sizeof args);
+  }
   if (pid < 0 && errno == ENOSYS) {
+    into_cgroup = false;
     pid = ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
     pidfd = -1;
   }
@@ -320,6 +335,7 @@ Result<Spawned> spawn_init(const InitConfig& cfg_in) {
   out.pid = static_cast<pid_t>(pid);
   out.pidfd.reset(pidfd);
   out.sync = std::move(parent_end);
+  out.in_v2_cgroup = into_cgroup;
   return out;
 }
 

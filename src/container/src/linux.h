@@ -23,6 +23,10 @@ struct InitConfig {
   std::string bundle;             // absolute
   std::string rootfs;             // absolute
   const Cgroup* cgroup = nullptr;  // may be null (no cgroup)
+  // When set, the init starts in the cgroup's v2 directory (CLONE_INTO_CGROUP)
+  // and, with enter_v1_self, moves itself into the v1 ones (see CgroupEntry).
+  const CgroupEntry* cgroup_entry = nullptr;
+  bool enter_v1_self = false;
   int sync_fd = -1;                // the child's end of the channel
   int fifo_fd = -1;                // exec fifo (O_RDWR); -1: exec without waiting
   bool no_pivot = false;
@@ -38,6 +42,7 @@ struct Spawned {
   pid_t pid = -1;
   UniqueFd pidfd;
   UniqueFd sync;  // the parent's end
+  bool in_v2_cgroup = false;  // cloned into cgroup_entry's v2 directory
 };
 
 // Clones the init with the spec's new user and pid namespaces (joining a pid
