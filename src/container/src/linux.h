@@ -4,6 +4,7 @@
 // init sends them to the parent over the sync channel.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -90,6 +91,33 @@ Status switch_user_and_caps(const Process& p, bool in_new_userns);
 Result<std::string> find_executable(const Process& p);
 // HOME from the container's /etc/passwd when the spec does not set it.
 std::vector<std::string> final_environment(const Process& p);
+
+// What execve needs, worked out inside the container.
+struct ProcessImage {
+  std::string exe;
+  std::vector<std::string> env;
+  std::vector<std::string> warnings;  // rlimits clamped for want of CAP_SYS_RESOURCE
+};
+// The last steps before execve, the same for the container's init and an
+// exec'd process: rlimits, umask, the executable and the environment,
+// seccomp (loaded while CAP_SYS_ADMIN remains, unless noNewPrivileges lets it
+// wait until last), user and capabilities, cwd, no_new_privs; afterwards only
+// stdio and the preserve_fds fds after it survive the execve.
+Result<ProcessImage> become_process(const Process& p, const Seccomp* seccomp, bool in_new_userns,
+                                    int preserve_fds);
+// execve of p.args with the image; returns only when it failed (errno set).
+void exec_image(const Process& p, ProcessImage& image);
+// process.oomScoreAdj, when the spec sets it.
+Status apply_oom_score_adj(const Process& p);
+// Default dispositions and an empty mask for every signal: the runtime
+// blocks some (foundryd its signalfd set, run/exec_wait the ones they
+// forward) and the container must not inherit that.
+void reset_signals();
+
+// ---- runtime.cpp ----
+// Waits for the child pid, forwarding the signals of `forward` (blocked by
+// the caller) to it; SIGCHLD only wakes the loop. The wait status.
+int wait_forwarding(pid_t pid, const sigset_t& forward);
 
 [[noreturn]] void container_init(const InitConfig& cfg);
 

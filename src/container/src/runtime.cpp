@@ -377,19 +377,7 @@ Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
   spdlog::debug("container \"{}\": started", opts.id);
   if (detach) return res;
   pid_t pid = st.init.pid;
-  int status = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) {
-      status = 0;
-      break;
-    }
-    siginfo_t info{};
-    int sig = ::sigwaitinfo(&set, &info);
-    if (sig < 0 || sig == SIGCHLD) continue;
-    ::kill(pid, sig);
-  }
+  int status = wait_forwarding(pid, set);
   if (WIFSIGNALED(status)) {
     res.signal = WTERMSIG(status);
     res.exit_code = 128 + res.signal;
@@ -401,6 +389,19 @@ Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
   FOUNDRY_TRY(remove(opts.id, true));
   spdlog::debug("container \"{}\": deleted", opts.id);
   return res;
+}
+
+int detail::wait_forwarding(pid_t pid, const sigset_t& forward) {
+  int status = 0;
+  for (;;) {
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) return status;
+    if (w < 0 && errno != EINTR) return 0;
+    siginfo_t info{};
+    int sig = ::sigwaitinfo(&forward, &info);
+    if (sig < 0 || sig == SIGCHLD) continue;
+    ::kill(pid, sig);
+  }
 }
 
 Result<int> parse_signal(const std::string& s) {
