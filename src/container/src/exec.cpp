@@ -388,21 +388,11 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
 }
 
 Result<RunResult> Runtime::exec_wait(const ExecOptions& opts, bool detach) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH}) sigaddset(&set, s);
-  ::sigprocmask(SIG_BLOCK, &set, &old);
-  ScopeExit restore([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
+  ForwardedSignals forwarded;
   pid_t pid = FOUNDRY_TRY(exec(opts));
   RunResult res;
   if (detach) return res;
-  int status = wait_forwarding(pid, set);
-  if (WIFSIGNALED(status)) {
-    res.signal = WTERMSIG(status);
-    res.exit_code = 128 + res.signal;
-  } else {
-    res.exit_code = WEXITSTATUS(status);
-  }
+  exit_status(forwarded.wait(pid), res.exit_code, res.signal);
   return res;
 }
 

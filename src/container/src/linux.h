@@ -115,9 +115,25 @@ Status apply_oom_score_adj(const Process& p);
 void reset_signals();
 
 // ---- runtime.cpp ----
-// Waits for the child pid, forwarding the signals of `forward` (blocked by
-// the caller) to it; SIGCHLD only wakes the loop. The wait status.
-int wait_forwarding(pid_t pid, const sigset_t& forward);
+// For run and exec_wait: while this object lives, the signals meant for the
+// container's process are blocked, taken synchronously (sigwaitinfo) and
+// forwarded; SIGCHLD only says it exited. The process unblocks them for
+// itself (reset_signals).
+class ForwardedSignals {
+ public:
+  ForwardedSignals();
+  ~ForwardedSignals();
+  ForwardedSignals(const ForwardedSignals&) = delete;
+  ForwardedSignals& operator=(const ForwardedSignals&) = delete;
+  // Waits for the child pid, forwarding; its wait status.
+  int wait(pid_t pid) const;
+
+ private:
+  sigset_t set_{}, old_{};
+};
+// The shell convention for a wait status: the exit code, or 128 + the
+// signal that killed it (signal is then set, else 0).
+void exit_status(int status, int& exit_code, int& signal);
 
 [[noreturn]] void container_init(const InitConfig& cfg);
 

@@ -359,14 +359,7 @@ Status Runtime::remove(const std::string& id, bool force) {
 }
 
 Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
-  // Signals meant for the container are taken synchronously (sigwaitinfo)
-  // and forwarded; SIGCHLD tells us the init exited. The init unblocks
-  // them for itself.
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH}) sigaddset(&set, s);
-  ::sigprocmask(SIG_BLOCK, &set, &old);
-  ScopeExit restore([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
+  ForwardedSignals forwarded;
 
   ContainerState st = FOUNDRY_TRY(create_impl(opts, true));
   if (auto s = start(opts.id); !s) {
@@ -377,13 +370,8 @@ Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
   spdlog::debug("container \"{}\": started", opts.id);
   if (detach) return res;
   pid_t pid = st.init.pid;
-  int status = wait_forwarding(pid, set);
-  if (WIFSIGNALED(status)) {
-    res.signal = WTERMSIG(status);
-    res.exit_code = 128 + res.signal;
-  } else {
-    res.exit_code = WEXITSTATUS(status);
-  }
+  int status = forwarded.wait(pid);
+  exit_status(status, res.exit_code, res.signal);
   spdlog::debug("container \"{}\": init exited with status 0x{:x}", opts.id, status);
   if (st.cgroup) res.oom_kills = st.cgroup->oom_kills();
   FOUNDRY_TRY(remove(opts.id, true));
@@ -391,17 +379,30 @@ Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
   return res;
 }
 
-int detail::wait_forwarding(pid_t pid, const sigset_t& forward) {
+detail::ForwardedSignals::ForwardedSignals() {
+  sigemptyset(&set_);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH}) sigaddset(&set_, s);
+  ::sigprocmask(SIG_BLOCK, &set_, &old_);
+}
+
+detail::ForwardedSignals::~ForwardedSignals() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
+
+int detail::ForwardedSignals::wait(pid_t pid) const {
   int status = 0;
   for (;;) {
     pid_t w = ::waitpid(pid, &status, WNOHANG);
     if (w == pid) return status;
     if (w < 0 && errno != EINTR) return 0;
     siginfo_t info{};
-    int sig = ::sigwaitinfo(&forward, &info);
+    int sig = ::sigwaitinfo(&set_, &info);
     if (sig < 0 || sig == SIGCHLD) continue;
     ::kill(pid, sig);
   }
+}
+
+void detail::exit_status(int status, int& exit_code, int& signal) {
+  signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  exit_code = signal ? 128 + signal : WEXITSTATUS(status);
 }
 
 Result<int> parse_signal(const std::string& s) {
