@@ -570,11 +570,34 @@ Status Cgroup::apply(const Resources& res) const {
   return ok();
 }
 
-Status Cgroup::add_process(pid_t pid) const {
+Status Cgroup::add_process(pid_t pid, bool v1, bool v2) const {
   for (const auto& d : dirs_) {
+    if (d.v2 ? !v2 : !v1) continue;
     // cgroup.procs moves the whole thread group; tasks would move a thread.
     FOUNDRY_TRY_CTX(write_cg(d.path, "cgroup.procs", std::to_string(pid)), "move process {} into its cgroup", pid);
   }
+  return ok();
+}
+
+Result<CgroupEntry> Cgroup::open_entry() const {
+  CgroupEntry e;
+  for (const auto& d : dirs_) {
+    std::string path = d.v2 ? d.path : d.path + "/tasks";
+    UniqueFd fd(::open(path.c_str(), d.v2 ? O_RDONLY | O_DIRECTORY | O_CLOEXEC : O_WRONLY | O_CLOEXEC));
+    if (!fd) return fail(sys_error(ErrorKind::Operation, fmt::format("cannot open {}", path)).wrap("join the cgroup"));
+    if (d.v2)
+      e.v2_dir = std::move(fd);
+    else
+      e.v1_tasks.push_back(std::move(fd));
+  }
+  return e;
+}
+
+Status Cgroup::enter_v1(const CgroupEntry& entry) {
+  for (const auto& fd : entry.v1_tasks)
+    if (::write(fd.get(), "0", 1) != 1)
+      return fail(sys_error(ErrorKind::Operation, "cannot move the container's init into its v1 cgroup (tasks)")
+                      .with_hint("the cgroup may have been removed meanwhile"));
   return ok();
 }
 

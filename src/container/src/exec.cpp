@@ -127,43 +127,14 @@ Status process_steps(const ExecConfig& cfg) {
   const Process& p = *cfg.process;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (p.terminal) FOUNDRY_TRY(attach_terminal(cfg));
-  if (p.oom_score_adj) {
-    UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
-    std::string v = std::to_string(*p.oom_score_adj);
-    if (!fd || ::write(fd.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size()))
-      return fail(sys_error(ErrorKind::Operation, fmt::format("process.oomScoreAdj: cannot set {}", v))
-                      .with_hint("lowering the OOM score needs CAP_SYS_RESOURCE"));
-  }
-  std::vector<std::string> warnings;
-  FOUNDRY_TRY(apply_rlimits(p, warnings));
-  ::umask(p.user.umask.value_or(022));
-  std::string exe = FOUNDRY_TRY(find_executable(p));
-  std::vector<std::string> env = final_environment(p);
-
-  SeccompFilter filter;
-  if (cfg.seccomp) FOUNDRY_TRY(compile_seccomp(*cfg.seccomp, filter));
-  if (cfg.seccomp && !p.no_new_privileges) FOUNDRY_TRY(load_seccomp(filter));
-  FOUNDRY_TRY(switch_user_and_caps(p, cfg.in_new_userns));
-  if (::chdir(p.cwd.c_str()) != 0)
-    return fail(sys_error(ErrorKind::Validation, fmt::format("process.cwd: cannot enter \"{}\"", p.cwd))
-                    .with_hint("the working directory must exist in the container and be accessible to the user"));
-  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return fail_errno(ErrorKind::Operation, "process.noNewPrivileges: prctl failed");
-  if (cfg.seccomp && p.no_new_privileges) FOUNDRY_TRY(load_seccomp(filter));
-
-  for (int fd = 3; fd < 3 + cfg.preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
-  ::syscall(SYS_close_range, 3 + cfg.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-  FOUNDRY_TRY(send_msg(cfg.sync_fd, Msg::Ready, json{{"warnings", warnings}}.dump()));
+  FOUNDRY_TRY(apply_oom_score_adj(p));
+  ProcessImage image = FOUNDRY_TRY(become_process(p, cfg.seccomp, cfg.in_new_userns, cfg.preserve_fds));
+  FOUNDRY_TRY(send_msg(cfg.sync_fd, Msg::Ready, json{{"warnings", image.warnings}}.dump()));
   // From here the runtime may return (exec --detach) and exit.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 
-  std::vector<char*> argv, envp;
-  for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  ::execve(exe.c_str(), argv.data(), envp.data());
-  return fail(sys_error(ErrorKind::Operation, fmt::format("cannot execute {}", exe))
+  exec_image(p, image);
+  return fail(sys_error(ErrorKind::Operation, fmt::format("cannot execute {}", image.exe))
                   .with_hint("check that the file is a program for this machine"));
 }
 
@@ -171,11 +142,7 @@ Status process_steps(const ExecConfig& cfg) {
 Status helper_steps(const ExecConfig& cfg) {
   // Defaults for signals: the runtime blocks some (foundryd its signalfd
   // set, exec_wait the ones it forwards) and the process must not inherit that.
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  reset_signals();
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   FOUNDRY_TRY(wait_go(cfg.sync_fd));
@@ -421,33 +388,11 @@ Result<pid_t> Runtime::exec(const ExecOptions& opts) {
 }
 
 Result<RunResult> Runtime::exec_wait(const ExecOptions& opts, bool detach) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH}) sigaddset(&set, s);
-  ::sigprocmask(SIG_BLOCK, &set, &old);
-  ScopeExit restore([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
+  ForwardedSignals forwarded;
   pid_t pid = FOUNDRY_TRY(exec(opts));
   RunResult res;
   if (detach) return res;
-  int status = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) {
-      status = 0;
-      break;
-    }
-    siginfo_t info{};
-    int sig = ::sigwaitinfo(&set, &info);
-    if (sig < 0 || sig == SIGCHLD) continue;
-    ::kill(pid, sig);
-  }
-  if (WIFSIGNALED(status)) {
-    res.signal = WTERMSIG(status);
-    res.exit_code = 128 + res.signal;
-  } else {
-    res.exit_code = WEXITSTATUS(status);
-  }
+  exit_status(forwarded.wait(pid), res.exit_code, res.signal);
   return res;
 }
 

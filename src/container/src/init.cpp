@@ -73,15 +73,12 @@ Status init_steps(const InitConfig& cfg) {
 
   // A clean slate for signals: the runtime may have blocked some (run
   // forwards them with sigwaitinfo) and the container must see defaults.
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  reset_signals();
   // Until it is created, the container dies with the runtime that creates it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   FOUNDRY_TRY(wait_for(sock, Msg::Go));
+  if (cfg.cgroup_entry && cfg.enter_v1_self) FOUNDRY_TRY(Cgroup::enter_v1(*cfg.cgroup_entry));
   for (int fd = 0; fd < 3; ++fd)
     if (cfg.stdio[fd] >= 0 && cfg.stdio[fd] != fd && ::dup2(cfg.stdio[fd], fd) < 0)
       return fail_errno(ErrorKind::Operation, "cannot attach the container's fd {}", fd);
@@ -156,13 +153,7 @@ Status init_steps(const InitConfig& cfg) {
   if (!s.domainname.empty() && ::setdomainname(s.domainname.data(), s.domainname.size()) != 0)
     return fail_errno(ErrorKind::Operation, "domainname: cannot set \"{}\"", s.domainname);
 
-  if (p.oom_score_adj) {
-    UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
-    std::string v = std::to_string(*p.oom_score_adj);
-    if (!fd || ::write(fd.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size()))
-      return fail(sys_error(ErrorKind::Operation, fmt::format("process.oomScoreAdj: cannot set {}", v))
-                      .with_hint("lowering the OOM score needs CAP_SYS_RESOURCE"));
-  }
+  FOUNDRY_TRY(apply_oom_score_adj(p));
 
   RootfsContext ctx{&s, cfg.bundle, cfg.rootfs, cfg.cgroup, l.find_namespace(NamespaceType::User) != nullptr};
   FOUNDRY_TRY(prepare_rootfs(ctx));
@@ -195,35 +186,14 @@ Status init_steps(const InitConfig& cfg) {
     slave.reset();
   }
 
-  std::vector<std::string> warnings;
-  FOUNDRY_TRY(apply_rlimits(p, warnings));
-  ::umask(p.user.umask.value_or(022));
-  std::string exe = FOUNDRY_TRY(find_executable(p));
-  std::vector<std::string> env = final_environment(p);
-
-  SeccompFilter filter;
-  if (l.seccomp) FOUNDRY_TRY(compile_seccomp(*l.seccomp, filter));
-  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
-  // while we still have it. With it, load as late as possible so the filter
-  // does not constrain the runtime's own remaining steps.
-  if (l.seccomp && !p.no_new_privileges) FOUNDRY_TRY(load_seccomp(filter));
-  FOUNDRY_TRY(switch_user_and_caps(p, new_userns));
-  if (::chdir(p.cwd.c_str()) != 0)
-    return fail(sys_error(ErrorKind::Validation, fmt::format("process.cwd: cannot enter \"{}\"", p.cwd))
-                    .with_hint("the working directory must exist in the rootfs and be accessible to the user"));
-  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return fail_errno(ErrorKind::Operation, "process.noNewPrivileges: prctl failed");
-  if (l.seccomp && p.no_new_privileges) FOUNDRY_TRY(load_seccomp(filter));
-
-  // Only stdio and the preserved fds reach the program.
-  for (int fd = 3; fd < 3 + cfg.preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
-  ::syscall(SYS_close_range, 3 + cfg.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  ProcessImage image =
+      FOUNDRY_TRY(become_process(p, l.seccomp ? &*l.seccomp : nullptr, new_userns, cfg.preserve_fds));
 
   // From here the parent may exit at any moment (create returns once the
   // state is saved); the init must outlive it. A parent dying before Done
   // is still noticed: the channel reads end-of-file below.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-  nlohmann::json ready = {{"warnings", warnings}};
+  nlohmann::json ready = {{"warnings", image.warnings}};
   FOUNDRY_TRY(send_msg(sock, Msg::Ready, ready.dump()));
   FOUNDRY_TRY(wait_for(sock, Msg::Done));
 
@@ -241,14 +211,9 @@ Status init_steps(const InitConfig& cfg) {
     std::fprintf(stderr, "foundry-oci: %s\n", st.error().to_string().c_str());
     ::_exit(1);
   }
-  std::vector<char*> argv, envp;
-  for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  ::execve(exe.c_str(), argv.data(), envp.data());
+  exec_image(p, image);
   int e = errno;
-  std::fprintf(stderr, "foundry-oci: exec %s: %s\n", exe.c_str(), std::strerror(e));
+  std::fprintf(stderr, "foundry-oci: exec %s: %s\n", image.exe.c_str(), std::strerror(e));
   ::_exit(e == ENOENT ? 127 : 126);
 }
 
@@ -296,8 +261,22 @@ Result<Spawned> spawn_init(const InitConfig& cfg_in) {
   // clone3 without a stack behaves like fork: the child continues here on a
   // copy of our stack. Only async-signal-safe-in-spirit code follows in the
   // child (no threads exist; the runtime is single-threaded by contract).
+  bool into_cgroup = cfg.cgroup_entry && cfg.cgroup_entry->v2_dir;
+  if (into_cgroup) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cfg.cgroup_entry->v2_dir.get());
+  }
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && into_cgroup && errno != ENOSYS) {
+    // Kernels before 5.7 (E2BIG/EINVAL) or a cgroup that refuses: the
+    // runtime moves the init the slow way.
+    into_cgroup = false;
+    args.flags &= ~static_cast<uint64_t>(CLONE_INTO_CGROUP);
+    args.cgroup = 0;
+    pid = ::syscall(SYS_clone3, &args, sizeof args);
+  }
   if (pid < 0 && errno == ENOSYS) {
+    into_cgroup = false;
     pid = ::syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
     pidfd = -1;
   }
@@ -320,6 +299,7 @@ Result<Spawned> spawn_init(const InitConfig& cfg_in) {
   out.pid = static_cast<pid_t>(pid);
   out.pidfd.reset(pidfd);
   out.sync = std::move(parent_end);
+  out.in_v2_cgroup = into_cgroup;
   return out;
 }
 

@@ -4,6 +4,7 @@
 // init sends them to the parent over the sync channel.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <string>
@@ -23,6 +24,10 @@ struct InitConfig {
   std::string bundle;             // absolute
   std::string rootfs;             // absolute
   const Cgroup* cgroup = nullptr;  // may be null (no cgroup)
+  // When set, the init starts in the cgroup's v2 directory (CLONE_INTO_CGROUP)
+  // and, with enter_v1_self, moves itself into the v1 ones (see CgroupEntry).
+  const CgroupEntry* cgroup_entry = nullptr;
+  bool enter_v1_self = false;
   int sync_fd = -1;                // the child's end of the channel
   int fifo_fd = -1;                // exec fifo (O_RDWR); -1: exec without waiting
   bool no_pivot = false;
@@ -38,6 +43,7 @@ struct Spawned {
   pid_t pid = -1;
   UniqueFd pidfd;
   UniqueFd sync;  // the parent's end
+  bool in_v2_cgroup = false;  // cloned into cgroup_entry's v2 directory
 };
 
 // Clones the init with the spec's new user and pid namespaces (joining a pid
@@ -85,6 +91,49 @@ Status switch_user_and_caps(const Process& p, bool in_new_userns);
 Result<std::string> find_executable(const Process& p);
 // HOME from the container's /etc/passwd when the spec does not set it.
 std::vector<std::string> final_environment(const Process& p);
+
+// What execve needs, worked out inside the container.
+struct ProcessImage {
+  std::string exe;
+  std::vector<std::string> env;
+  std::vector<std::string> warnings;  // rlimits clamped for want of CAP_SYS_RESOURCE
+};
+// The last steps before execve, the same for the container's init and an
+// exec'd process: rlimits, umask, the executable and the environment,
+// seccomp (loaded while CAP_SYS_ADMIN remains, unless noNewPrivileges lets it
+// wait until last), user and capabilities, cwd, no_new_privs; afterwards only
+// stdio and the preserve_fds fds after it survive the execve.
+Result<ProcessImage> become_process(const Process& p, const Seccomp* seccomp, bool in_new_userns,
+                                    int preserve_fds);
+// execve of p.args with the image; returns only when it failed (errno set).
+void exec_image(const Process& p, ProcessImage& image);
+// process.oomScoreAdj, when the spec sets it.
+Status apply_oom_score_adj(const Process& p);
+// Default dispositions and an empty mask for every signal: the runtime
+// blocks some (foundryd its signalfd set, run/exec_wait the ones they
+// forward) and the container must not inherit that.
+void reset_signals();
+
+// ---- runtime.cpp ----
+// For run and exec_wait: while this object lives, the signals meant for the
+// container's process are blocked, taken synchronously (sigwaitinfo) and
+// forwarded; SIGCHLD only says it exited. The process unblocks them for
+// itself (reset_signals).
+class ForwardedSignals {
+ public:
+  ForwardedSignals();
+  ~ForwardedSignals();
+  ForwardedSignals(const ForwardedSignals&) = delete;
+  ForwardedSignals& operator=(const ForwardedSignals&) = delete;
+  // Waits for the child pid, forwarding; its wait status.
+  int wait(pid_t pid) const;
+
+ private:
+  sigset_t set_{}, old_{};
+};
+// The shell convention for a wait status: the exit code, or 128 + the
+// signal that killed it (signal is then set, else 0).
+void exit_status(int status, int& exit_code, int& signal);
 
 [[noreturn]] void container_init(const InitConfig& cfg);
 

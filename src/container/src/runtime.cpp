@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -59,11 +58,22 @@ Status write_proc_file(const std::string& path, const std::string& text, const s
   return ok();
 }
 
+// The caller's name from /etc/passwd, without NSS: foundry-oci is linked
+// statically, where getpwuid_r would need glibc's shared NSS modules.
 std::string user_name() {
-  passwd pw{}, *res = nullptr;
-  char buf[1024];
-  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
-  return std::to_string(::getuid());
+  std::string uid = std::to_string(::getuid());
+  if (auto text = read_file("/etc/passwd")) {
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+      size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+      size_t a = line.find(':'), b = a == std::string_view::npos ? a : line.find(':', a + 1);
+      size_t c = b == std::string_view::npos ? b : line.find(':', b + 1);
+      if (c != std::string_view::npos && line.substr(b + 1, c - b - 1) == uid) return std::string(line.substr(0, a));
+    }
+  }
+  return uid;
 }
 
 // glibc 2.36's <sys/pidfd.h> lacks C linkage for C++; call the kernel directly.
@@ -191,6 +201,12 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
   cfg.no_pivot = opts.no_pivot;
   cfg.preserve_fds = opts.preserve_fds;
   cfg.runtime_round_trip = !spec.hooks.empty() || static_cast<bool>(opts.on_namespaces_ready);
+  // The init joins its cgroup on its own (CgroupEntry: no RCU grace period
+  // on the critical path). In a new user namespace it may lack the rights to
+  // move itself on v1: the runtime moves it there.
+  CgroupEntry entry = FOUNDRY_TRY_CTX(cg.open_entry(), "{}", ctx);
+  cfg.cgroup_entry = &entry;
+  cfg.enter_v1_self = !spec.linux_spec.new_namespace(NamespaceType::User);
   for (int i = 0; i < 3; ++i) cfg.stdio[i] = opts.stdio[i];
   Spawned child = FOUNDRY_TRY_CTX(spawn_init(cfg), "{}", ctx);
   fifo_fd.reset();
@@ -216,11 +232,13 @@ Result<ContainerState> Runtime::create_impl(const CreateOptions& opts, bool fore
   // Recorded before the init goes on: if this process dies now, `delete`
   // still finds the cgroup and the pid to clean up.
   FOUNDRY_TRY_CTX(store_.save(st), "{}: save state", ctx);
-  // Go first: the init sets up namespaces and mounts while the cgroup
-  // write (slow on v1: an RCU grace period) is under way here; it waits
-  // for CgroupJoined before anything that depends on the cgroup.
+  // Go first: the init sets up namespaces and mounts while a cgroup write
+  // that is left to do here (slow: an RCU grace period) is under way; it
+  // waits for CgroupJoined before anything that depends on the cgroup.
   FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::Go), "{}", ctx);
-  FOUNDRY_TRY_CTX(cg.add_process(pid), "{}", ctx);
+  if (!cfg.enter_v1_self || !child.in_v2_cgroup)
+    FOUNDRY_TRY_CTX(cg.add_process(pid, !cfg.enter_v1_self, !child.in_v2_cgroup), "{}", ctx);
+  entry = CgroupEntry{};
   FOUNDRY_TRY_CTX(send_msg(child.sync.get(), Msg::CgroupJoined), "{}", ctx);
   spdlog::debug("{}: init {} spawned and in its cgroup", ctx, pid);
 
@@ -341,14 +359,7 @@ Status Runtime::remove(const std::string& id, bool force) {
 }
 
 Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
-  // Signals meant for the container are taken synchronously (sigwaitinfo)
-  // and forwarded; SIGCHLD tells us the init exited. The init unblocks
-  // them for itself.
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH}) sigaddset(&set, s);
-  ::sigprocmask(SIG_BLOCK, &set, &old);
-  ScopeExit restore([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
+  ForwardedSignals forwarded;
 
   ContainerState st = FOUNDRY_TRY(create_impl(opts, true));
   if (auto s = start(opts.id); !s) {
@@ -359,30 +370,39 @@ Result<RunResult> Runtime::run(const CreateOptions& opts, bool detach) {
   spdlog::debug("container \"{}\": started", opts.id);
   if (detach) return res;
   pid_t pid = st.init.pid;
-  int status = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) {
-      status = 0;
-      break;
-    }
-    siginfo_t info{};
-    int sig = ::sigwaitinfo(&set, &info);
-    if (sig < 0 || sig == SIGCHLD) continue;
-    ::kill(pid, sig);
-  }
-  if (WIFSIGNALED(status)) {
-    res.signal = WTERMSIG(status);
-    res.exit_code = 128 + res.signal;
-  } else {
-    res.exit_code = WEXITSTATUS(status);
-  }
+  int status = forwarded.wait(pid);
+  exit_status(status, res.exit_code, res.signal);
   spdlog::debug("container \"{}\": init exited with status 0x{:x}", opts.id, status);
   if (st.cgroup) res.oom_kills = st.cgroup->oom_kills();
   FOUNDRY_TRY(remove(opts.id, true));
   spdlog::debug("container \"{}\": deleted", opts.id);
   return res;
+}
+
+detail::ForwardedSignals::ForwardedSignals() {
+  sigemptyset(&set_);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGWINCH}) sigaddset(&set_, s);
+  ::sigprocmask(SIG_BLOCK, &set_, &old_);
+}
+
+detail::ForwardedSignals::~ForwardedSignals() { ::sigprocmask(SIG_SETMASK, &old_, nullptr); }
+
+int detail::ForwardedSignals::wait(pid_t pid) const {
+  int status = 0;
+  for (;;) {
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) return status;
+    if (w < 0 && errno != EINTR) return 0;
+    siginfo_t info{};
+    int sig = ::sigwaitinfo(&set_, &info);
+    if (sig < 0 || sig == SIGCHLD) continue;
+    ::kill(pid, sig);
+  }
+}
+
+void detail::exit_status(int status, int& exit_code, int& signal) {
+  signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  exit_code = signal ? 128 + signal : WEXITSTATUS(status);
 }
 
 Result<int> parse_signal(const std::string& s) {

@@ -3,10 +3,13 @@
 // container's process, never from the runtime: a limit set with prlimit(2)
 // from outside needs privileges over the target that the runtime may lack
 // (and racing a process that is already running is avoidable).
+#include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +22,10 @@
 
 #include "foundry/common/file.h"
 #include "linux.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 namespace foundry::container::detail {
 
@@ -288,6 +295,62 @@ std::vector<std::string> final_environment(const Process& p) {
   }
   env.push_back("HOME=" + home);
   return env;
+}
+
+
+Result<ProcessImage> become_process(const Process& p, const Seccomp* seccomp, bool in_new_userns,
+                                    int preserve_fds) {
+  ProcessImage image;
+  FOUNDRY_TRY(apply_rlimits(p, image.warnings));
+  ::umask(p.user.umask.value_or(022));
+  image.exe = FOUNDRY_TRY(find_executable(p));
+  image.env = final_environment(p);
+
+  SeccompFilter filter;
+  if (seccomp) FOUNDRY_TRY(compile_seccomp(*seccomp, filter));
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+  // while we still have it. With it, load as late as possible so the filter
+  // does not constrain the runtime's own remaining steps.
+  if (seccomp && !p.no_new_privileges) FOUNDRY_TRY(load_seccomp(filter));
+  FOUNDRY_TRY(switch_user_and_caps(p, in_new_userns));
+  if (::chdir(p.cwd.c_str()) != 0)
+    return fail(sys_error(ErrorKind::Validation, fmt::format("process.cwd: cannot enter \"{}\"", p.cwd))
+                    .with_hint("the working directory must exist in the container and be accessible to the user"));
+  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return fail_errno(ErrorKind::Operation, "process.noNewPrivileges: prctl failed");
+  if (seccomp && p.no_new_privileges) FOUNDRY_TRY(load_seccomp(filter));
+
+  // Only stdio and the preserved fds reach the program.
+  for (int fd = 3; fd < 3 + preserve_fds; ++fd) ::fcntl(fd, F_SETFD, 0);
+  ::syscall(SYS_close_range, 3 + preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+  return image;
+}
+
+void exec_image(const Process& p, ProcessImage& image) {
+  std::vector<char*> argv, envp;
+  for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : image.env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  ::execve(image.exe.c_str(), argv.data(), envp.data());
+}
+
+Status apply_oom_score_adj(const Process& p) {
+  if (!p.oom_score_adj) return ok();
+  UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+  std::string v = std::to_string(*p.oom_score_adj);
+  if (!fd || ::write(fd.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size()))
+    return fail(sys_error(ErrorKind::Operation, fmt::format("process.oomScoreAdj: cannot set {}", v))
+                    .with_hint("lowering the OOM score needs CAP_SYS_RESOURCE"));
+  return ok();
+}
+
+void reset_signals() {
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 }  // namespace foundry::container::detail

@@ -23,6 +23,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "foundry/common/error.h"
+#include "foundry/common/unique_fd.h"
 #include "foundry/container/spec.h"
 
 namespace foundry::container {
@@ -62,6 +63,17 @@ CgroupSystem parse_cgroup_system(std::string_view mountinfo, std::string_view pr
 // The host's layout, read from /proc.
 Result<CgroupSystem> detect_cgroups();
 
+// What a new process needs to start life in a container's cgroup without
+// anyone moving it there. Moving another process (a pid written to
+// cgroup.procs) takes the kernel's global threadgroup lock for writing,
+// which waits for an RCU grace period: 5-15 ms here, the largest single cost
+// of `create`. A thread that moves itself through a v1 "tasks" file ("0")
+// and a child cloned with CLONE_INTO_CGROUP (v2) skip that lock.
+struct CgroupEntry {
+  std::vector<UniqueFd> v1_tasks;  // each v1 directory's "tasks", opened for writing
+  UniqueFd v2_dir;                 // the v2 directory, for clone3; invalid when there is none
+};
+
 // One container's cgroup: a directory per hierarchy.
 class Cgroup {
  public:
@@ -82,8 +94,14 @@ class Cgroup {
 
   // Applies linux.resources. Errors name the spec field and the file.
   Status apply(const Resources& res) const;
-  // Moves a process into every directory.
-  Status add_process(pid_t pid) const;
+  // Moves a process into every v1 directory (unless !v1) and the v2 one
+  // (unless !v2).
+  Status add_process(pid_t pid, bool v1 = true, bool v2 = true) const;
+  // Opens what a new process needs to join on its own (CgroupEntry).
+  Result<CgroupEntry> open_entry() const;
+  // In the joining process itself, which must be single-threaded: moves the
+  // calling thread (and so the process) into each v1 directory.
+  static Status enter_v1(const CgroupEntry& entry);
   // Pids in the container's cgroup (from the first hierarchy that lists any).
   std::vector<pid_t> processes() const;
   // Sends sig to every process in the cgroup (frozen meanwhile where the
