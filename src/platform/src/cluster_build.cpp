@@ -83,15 +83,32 @@ std::vector<std::string> library_packages(const std::vector<std::string>& binari
       libs.insert(path);
     }
   }
+  if (libs.empty()) return {};
+  // One dpkg-query for every path (each call reads the whole file database:
+  // one per library cost ~20 s for ~120 libraries under load). Paths it
+  // does not know make it exit 1 but it still prints the ones it does.
+  std::vector<std::string> argv = {"dpkg-query", "-S"};
+  for (const auto& l : libs) {
+    argv.push_back(l);
+    argv.push_back("/usr" + l);
+  }
+  std::map<std::string, std::string> owner;  // path -> package
+  if (auto r = run(argv)) {
+    std::istringstream in(r->out);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("diversion ", 0) == 0) continue;
+      auto sep = line.find(": /");
+      if (sep == std::string::npos) continue;
+      std::string name = line.substr(0, sep);
+      name = name.substr(0, name.find(':'));  // "libc6:amd64" -> "libc6"
+      if (!name.empty() && name.find(',') == std::string::npos) owner[line.substr(sep + 2)] = name;
+    }
+  }
   std::set<std::string> pkgs;
   for (const auto& l : libs) {
-    for (const std::string& p : {l, "/usr" + l}) {
-      auto r = run({"dpkg-query", "-S", p});
-      if (!r || !r->ok()) continue;
-      std::string name = r->out.substr(0, r->out.find(':'));
-      if (!name.empty() && name.find(',') == std::string::npos) pkgs.insert(name);
-      break;
-    }
+    if (auto it = owner.find(l); it != owner.end()) pkgs.insert(it->second);
+    else if (auto it2 = owner.find("/usr" + l); it2 != owner.end()) pkgs.insert(it2->second);
   }
   return {pkgs.begin(), pkgs.end()};
 }
@@ -710,8 +727,15 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   FOUNDRY_TRY(st.record(rel_of(key.image.path), "recovery-key"));
   FOUNDRY_TRY(detail::remove_tree(scratch));
 
-  // The tree is not an artifact: remove it before the manifest and publish.
-  FOUNDRY_TRY(detail::remove_tree(rootfs_info.path));
+  // The tree is not an artifact: remove it (or keep it elsewhere) before the
+  // manifest and publish.
+  if (!o.keep_rootfs.empty()) {
+    if (::rename(rootfs_info.path.c_str(), o.keep_rootfs.c_str()) != 0)
+      return fail_errno(ErrorKind::Storage, "platform build: keep the node OS tree as {} (--keep-rootfs)",
+                        o.keep_rootfs);
+  } else {
+    FOUNDRY_TRY(detail::remove_tree(rootfs_info.path));
+  }
 
   // Stage: manifest.
   t = Clock::now();
