@@ -588,8 +588,11 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   auto pkgs = rootfs_info.packages;
   std::sort(pkgs.begin(), pkgs.end(), [](auto& a, auto& b) { return std::tie(a.name, a.arch) < std::tie(b.name, b.arch); });
   // The manifest of the artifacts recorded so far (the recovery key carries
-  // one without itself; the final one lists everything).
-  auto make_manifest = [&]() -> Result<std::string> {
+  // one without itself; the final one lists everything). `offline` says how
+  // this build got its packages: a fact about the build, not an input of
+  // the bytes (networked and offline builds give identical artifacts), so
+  // the key's copy leaves it out and the key is the same either way.
+  auto make_manifest = [&](bool for_key) -> Result<std::string> {
     nlohmann::ordered_json m;
     m["format"] = "foundry-platform-manifest/1";
     m["cluster"] = c.name;
@@ -599,7 +602,7 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
                           {"sha256", FOUNDRY_TRY(sha256_file(o.cluster_file))}};
     in["release"] = c.os.release;
     in["packages_requested"] = ro.packages;
-    in["offline"] = o.offline;
+    if (!for_key) in["offline"] = o.offline;
     in["recipe_version"] = kRecipeVersion;
     in["kernel"] = rootfs_info.kernel_version;
     in["disk_seed"] = d.seed;
@@ -706,7 +709,7 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   // The recovery key: every artifact so far, their manifest, the cluster
   // file and the secrets.
   {
-    const std::string key_manifest = FOUNDRY_TRY(make_manifest());
+    const std::string key_manifest = FOUNDRY_TRY(make_manifest(true));
     FOUNDRY_TRY(write_file_atomic(scratch + "/manifest.json", key_manifest, 0644));
   }
   RecoveryKeyOptions rk;
@@ -740,7 +743,7 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   // Stage: manifest.
   t = Clock::now();
   emit(pf, K::Begin, "manifest", "checksums, SBOM, inputs");
-  const std::string manifest_text = FOUNDRY_TRY(make_manifest());
+  const std::string manifest_text = FOUNDRY_TRY(make_manifest(false));
   FOUNDRY_TRY(write_file_atomic(st.root + "/manifest.json", manifest_text, 0644));
   emit(pf, K::End, "manifest", fmt::format("{} artifacts, {} packages", st.artifacts.size(), pkgs.size()), since(t));
 

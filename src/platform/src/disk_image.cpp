@@ -13,6 +13,7 @@
 #include "foundry/common/scope_exit.h"
 #include "foundry/common/subprocess.h"
 #include "foundry/common/unique_fd.h"
+#include "foundry/platform/artifacts.h"
 #include "foundry/platform/rootfs.h"
 #include "fs_util.h"
 
@@ -353,6 +354,12 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
   if (o.format != ImageFormat::Raw) {
     final_tmp = work.path() + "/disk." + std::string(to_string(o.format));
     FOUNDRY_TRY_CTX(convert_image(raw, final_tmp, o.format, o.compress, o.tool_timeout), "{}", ctx);
+    // qemu's vpc driver stamps the footer with the current time and a random
+    // UUID: the same normalization as the cluster build's VHD (the VHD epoch,
+    // 2000-01-01, when no SOURCE_DATE_EPOCH is set).
+    if (o.format == ImageFormat::Vpc)
+      FOUNDRY_TRY_CTX(normalize_vhd_footer(final_tmp, epoch.value_or(946684800), derive_guid(o.seed, "vhd-unique-id")),
+                      "{}", ctx);
   }
   if (::rename(final_tmp.c_str(), out_abs.c_str()) != 0)
     return fail_errno(ErrorKind::Storage, "{}: cannot move the image to {}", ctx, out_abs.string());

@@ -239,9 +239,19 @@ TEST_F(AssembleDisk, WritesQcow2AndVhd) {
       ASSERT_TRUE(data);
       ASSERT_EQ(data->size(), (256ull << 20) + 512);
       EXPECT_EQ(data->substr(data->size() - 512, 8), "conectix");
+      // qemu stamps the footer with the current time; Foundry sets it to the
+      // epoch (seconds since 2000-01-01, big-endian at offset 24).
+      const auto* f = reinterpret_cast<const unsigned char*>(data->data() + data->size() - 512);
+      uint32_t ts = (uint32_t{f[24]} << 24) | (uint32_t{f[25]} << 16) | (uint32_t{f[26]} << 8) | f[27];
+      EXPECT_EQ(int64_t{ts}, kEpoch - 946684800);
     }
   }
-  EXPECT_EQ(leftovers({"d.qcow2", "d.vhd"}), std::vector<std::string>{});
+  // The same inputs a second later give the same VHD.
+  ::sleep(1);
+  auto again = assemble_disk(options("e.vhd", ImageFormat::Vpc));
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_TRUE(same_bytes(out_ + "/d.vhd", out_ + "/e.vhd"));
+  EXPECT_EQ(leftovers({"d.qcow2", "d.vhd", "e.vhd"}), std::vector<std::string>{});
 }
 
 TEST_F(AssembleDisk, TooSmallDiskFailsBeforeWritingAnything) {
