@@ -73,7 +73,9 @@ if command -v mkosi >/dev/null; then
   rc=$?
   set -e
   m=$(elapsed "$t0" "$(now)")
-  mkosi_result="exit $rc after ${m%.*} s: $(grep -iE 'error|fail|mount' "$work/mkosi.log" | tail -3 | tr '\n' ' ')"
+  # The mount that fails is the reason; the traceback after it is not.
+  why=$(grep -m1 -iE 'unknown filesystem type|mount:' "$work/mkosi.log" || grep -iE 'error|fail' "$work/mkosi.log" | tail -1)
+  mkosi_result="exit $rc after $(printf '%.1f' "$m") s: $why"
   tail -15 "$work/mkosi.log"
 fi
 

@@ -134,19 +134,6 @@ std::optional<int64_t> effective_epoch(const DiskOptions& o) { return detail::ep
 
 using detail::kMke2fsConf;
 
-Status pwrite_all(int fd, const std::vector<uint8_t>& data, uint64_t offset, const std::string& what) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(ErrorKind::Operation, "cannot write {}", what);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ok();
-}
-
 // Inode times of the root file system (fs_util.h: append_ext4_time_commands).
 Result<size_t> clamp_inode_times(const std::string& tree, const std::string& raw, uint64_t offset, int64_t epoch,
                                  const std::string& work, const RunOptions& base) {
@@ -337,14 +324,7 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
   // Stage: partition table, written last: neither mkfs touches it then.
   t = Clock::now();
   emit(o.progress, ProgressEvent::Kind::Begin, "gpt", "writing the partition table");
-  {
-    auto gpt = encode_gpt(info.layout);
-    UniqueFd fd(::open(raw.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return fail_errno(ErrorKind::Storage, "{}: cannot open {}", ctx, raw);
-    FOUNDRY_TRY_CTX(pwrite_all(fd.get(), gpt.primary, 0, raw), "{}: GPT", ctx);
-    FOUNDRY_TRY_CTX(pwrite_all(fd.get(), gpt.backup, gpt.backup_offset, raw), "{}: GPT", ctx);
-    if (::fsync(fd.get()) != 0) return fail_errno(ErrorKind::Storage, "{}: cannot sync {}", ctx, raw);
-  }
+  FOUNDRY_TRY_CTX(detail::write_partition_table(raw, info.layout), "{}: GPT", ctx);
   emit(o.progress, ProgressEvent::Kind::End, "gpt", fmt::format("GPT disk {}", info.ids.disk.to_string()), since(t));
 
   // Stage: the output format, then one rename into place.

@@ -17,6 +17,7 @@
 #include "foundry/common/file.h"
 #include "foundry/common/log.h"
 #include "foundry/common/unique_fd.h"
+#include "foundry/platform/gpt.h"
 
 namespace foundry::platform::detail {
 
@@ -321,6 +322,27 @@ Status run_debugfs(const std::string& target, const std::string& cmds, const std
     return fail(Error(ErrorKind::Operation, fmt::format("debugfs failed on {}", target))
                     .with_detail(err)
                     .with_hint("the detail lists the commands debugfs refused"));
+  return ok();
+}
+
+Status write_partition_table(const std::string& image, const GptLayout& layout) {
+  auto gpt = encode_gpt(layout);
+  UniqueFd fd(::open(image.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(ErrorKind::Storage, "cannot open {} to write its partition table", image);
+  auto put = [&](const std::vector<uint8_t>& data, uint64_t offset) -> Status {
+    for (size_t done = 0; done < data.size();) {
+      ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return fail_errno(ErrorKind::Storage, "cannot write the partition table of {}", image);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return ok();
+  };
+  FOUNDRY_TRY(put(gpt.primary, 0));
+  FOUNDRY_TRY(put(gpt.backup, gpt.backup_offset));
+  if (::fsync(fd.get()) != 0) return fail_errno(ErrorKind::Storage, "cannot sync {}", image);
   return ok();
 }
 

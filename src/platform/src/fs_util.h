@@ -22,7 +22,16 @@
 
 #include "foundry/platform/progress.h"
 
+namespace foundry::platform {
+struct GptLayout;
+}
+
 namespace foundry::platform::detail {
+
+// Writes the protective MBR + primary GPT and the backup GPT of `layout`
+// (gpt.h's encoder) into the disk image file and syncs it: the last step of
+// every disk Foundry makes, after the file systems (no mkfs touches it then).
+Status write_partition_table(const std::string& image, const GptLayout& layout);
 
 // Replaces root/rel with a regular file holding data. Whatever was at root/rel
 // (a file, or a symlink pointing anywhere, even outside root) is unlinked
