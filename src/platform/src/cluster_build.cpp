@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <map>
 
 #include <fmt/format.h>
@@ -189,23 +191,61 @@ std::string hex_digest(const unsigned char* md, unsigned n) {
   return out;
 }
 
+// The artifacts written so far. Their checksums run on a background thread,
+// one file after the other in the order recorded, while the next artifacts
+// are written: hashing ~14 GiB (three disk formats, the 6 GiB recovery key)
+// took 35 s of a 400 s cold build when done in line.
 struct Staging {
   std::string root;  // OUT/.tmp-build-XXXX
   std::vector<ArtifactRecord> artifacts;
-  std::chrono::milliseconds hashing{0};  // time spent on checksums (reported with the manifest)
+  std::chrono::milliseconds waited{0};  // time spent waiting for checksums
+
+  Staging() = default;
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  // Never leaves a thread reading a file that is about to be removed.
+  ~Staging() {
+    for (auto& [path, f] : pending_)
+      if (f.valid()) f.wait();
+  }
 
   Status record(const std::string& rel, const std::string& kind) {
-    const auto t = Clock::now();
     std::error_code ec;
     ArtifactRecord a;
     a.path = rel;
     a.kind = kind;
     a.size = fs::file_size(root + "/" + rel, ec);
-    a.sha256 = FOUNDRY_TRY(sha256_file(root + "/" + rel));
+    if (ec) return fail(ErrorKind::Storage, "artifact {}/{} is missing: {}", root, rel, ec.message());
     artifacts.push_back(std::move(a));
-    hashing += since(t);
+    auto done = std::make_shared<std::promise<void>>();
+    std::shared_future<void> prev = last_;
+    last_ = done->get_future().share();
+    pending_.emplace_back(rel, std::async(std::launch::async, [path = root + "/" + rel, prev, done] {
+                            if (prev.valid()) prev.wait();
+                            auto r = sha256_file(path);
+                            done->set_value();
+                            return r;
+                          }));
     return ok();
   }
+
+  // Waits for every checksum started so far and fills them in.
+  Status settle() {
+    const auto t = Clock::now();
+    for (auto& [path, f] : pending_) {
+      if (!f.valid()) continue;
+      auto r = f.get();
+      if (!r) return fail(std::move(r.error()));
+      for (auto& a : artifacts)
+        if (a.path == path) a.sha256 = *r;
+    }
+    waited += since(t);
+    return ok();
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::future<Result<std::string>>>> pending_;
+  std::shared_future<void> last_;
 };
 
 }  // namespace
@@ -530,7 +570,8 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   const std::string out = fs::absolute(o.output_dir, ec).string();
   auto staging_dir = FOUNDRY_TRY_CTX(detail::TempDir::create(out, ".tmp-build-"), "platform build");
   ::chmod(staging_dir.path().c_str(), 0755);
-  Staging st{staging_dir.path(), {}};
+  Staging st;
+  st.root = staging_dir.path();
 
   // Stage: identity.
   t = Clock::now();
@@ -618,6 +659,7 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
     in["ca_certificate_sha256"] = sha256_hex(id.ca_cert_pem);
     m["inputs"] = in;
     m["artifacts"] = nlohmann::ordered_json::array();
+    FOUNDRY_TRY(st.settle());
     std::sort(st.artifacts.begin(), st.artifacts.end(), [](auto& a, auto& b) { return a.path < b.path; });
     for (const auto& a : st.artifacts)
       m["artifacts"].push_back({{"path", a.path}, {"kind", a.kind}, {"size", a.size}, {"sha256", a.sha256}});
@@ -749,8 +791,8 @@ Result<ClusterBuildResult> build_cluster(const ClusterBuildOptions& o) {
   const std::string manifest_text = FOUNDRY_TRY(make_manifest(false));
   FOUNDRY_TRY(write_file_atomic(st.root + "/manifest.json", manifest_text, 0644));
   emit(pf, K::End, "manifest",
-       fmt::format("{} artifacts, {} packages; sha256 of the artifacts took {:.1f} s in all", st.artifacts.size(),
-                   pkgs.size(), static_cast<double>(st.hashing.count()) / 1000.0),
+       fmt::format("{} artifacts, {} packages (waited {:.1f} s in all for the background sha256 of the artifacts)",
+                   st.artifacts.size(), pkgs.size(), static_cast<double>(st.waited.count()) / 1000.0),
        since(t));
 
   FOUNDRY_TRY(publish(st.root, out));
