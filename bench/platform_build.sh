@@ -73,9 +73,29 @@ if command -v mkosi >/dev/null; then
   rc=$?
   set -e
   m=$(elapsed "$t0" "$(now)")
-  mkosi_result="exit $rc after ${m%.*} s: $(grep -iE 'error|fail|mount' "$work/mkosi.log" | tail -3 | tr '\n' ' ')"
+  # The mount that fails is the reason; the traceback after it is not.
+  why=$(grep -m1 -iE 'unknown filesystem type|mount:' "$work/mkosi.log" || grep -iE 'error|fail' "$work/mkosi.log" | tail -1)
+  mkosi_result="exit $rc after $(printf '%.1f' "$m") s: $why"
   tail -15 "$work/mkosi.log"
 fi
+
+# Where the time goes: every stage's own time (the "(12.3 s)" of its ✓
+# line) and what no stage accounts for (package checks, checksums, moving
+# and removing trees), for the cold and the cached build.
+stages() {
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+total = float(sys.argv[2]); rows = []
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.match(r"^✓ (\S+)\s.*\((\d+\.\d) s\)$", line.rstrip())
+    if m: rows.append((m.group(1), float(m.group(2))))
+for name, sec in sorted(rows, key=lambda r: -r[1])[:8]:
+    print(f"  {name:<22} {sec:7.1f} s")
+print(f"  {'(outside any stage)':<22} {total - sum(s for _, s in rows):7.1f} s")
+PY
+}
+echo "== stages, cold"; stages "$work/cold.log" "$cold"
+echo "== stages, cached"; stages "$work/cached.log" "$cached"
 
 printf '\n%-34s %8s\n' "what" "seconds"
 printf '%-34s %8.1f\n' "floor: bare mmdebstrap (no cache)" "$floor"
@@ -83,3 +103,4 @@ printf '%-34s %8.1f  (%.2fx floor)\n' "foundry cold (empty cache)" "$cold" "$(ec
 printf '%-34s %8.1f  (%.2fx floor)\n' "foundry cached" "$cached" "$(echo "$cached / $floor" | bc -l)"
 echo "artifacts of cold and cached builds identical: $same"
 echo "mkosi $(mkosi --version 2>/dev/null || true): $mkosi_result"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

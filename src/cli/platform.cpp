@@ -145,6 +145,7 @@ struct ClusterArgs {
   std::string secrets;
   std::string cache = "/var/cache/foundry/apt";
   std::vector<std::string> binaries;
+  std::string keep_rootfs;
 };
 
 Status run_validate(const ClusterArgs& a, const Globals& g) {
@@ -175,6 +176,7 @@ Status run_build(const ClusterArgs& a, const Globals& g) {
   o.secrets_dir = a.secrets;
   o.cache_dir = a.cache;
   o.binaries = a.binaries;
+  o.keep_rootfs = a.keep_rootfs;
   if (a.no_package_check) o.availability = [](const std::vector<std::string>& n) -> Result<std::set<std::string>> {
     return std::set<std::string>(n.begin(), n.end());
   };
@@ -328,6 +330,8 @@ void register_platform(CLI::App& app, Globals& g) {
   b->add_option("--binary", bargs->binaries, "Foundry binary to put into the node OS (repeatable; default: this "
                                              "foundry and its foundryd, foundry-agent)");
   b->add_flag("--no-package-check", bargs->no_package_check, "Skip the package availability check");
+  b->add_option("--keep-rootfs", bargs->keep_rootfs,
+                "Keep the finished node OS tree in this (new) directory (to compare two builds' trees)");
   set_action(b, [bargs, &g] { return run_build(*bargs, g); });
 }
 

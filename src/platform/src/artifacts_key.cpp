@@ -87,19 +87,6 @@ Status stage_secrets(const std::string& src, const std::string& dst) {
   return ok();
 }
 
-Status pwrite_all(int fd, const std::vector<uint8_t>& data, uint64_t offset, const std::string& what) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(ErrorKind::Storage, "cannot write {}", what);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ok();
-}
-
 void list_tree(const std::string& root, const std::string& rel, std::vector<std::string>& out) {
   std::error_code ec;
   std::vector<std::string> names;
@@ -242,14 +229,7 @@ Result<RecoveryKeyInfo> write_recovery_key(const RecoveryKeyOptions& o) {
   emit(progress, ProgressEvent::Kind::End, "key-data", fmt::format("UUID {}", spec.uuid.to_string()), since(t));
 
   // Stage: partition table last (neither mkfs touches it then), then rename.
-  {
-    auto gpt = encode_gpt(info.layout);
-    UniqueFd fd(::open(raw.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return fail_errno(ErrorKind::Storage, "{}: cannot open {}", ctx, raw);
-    FOUNDRY_TRY_CTX(pwrite_all(fd.get(), gpt.primary, 0, raw), "{}: GPT", ctx);
-    FOUNDRY_TRY_CTX(pwrite_all(fd.get(), gpt.backup, gpt.backup_offset, raw), "{}: GPT", ctx);
-    if (::fsync(fd.get()) != 0) return fail_errno(ErrorKind::Storage, "{}: cannot sync {}", ctx, raw);
-  }
+  FOUNDRY_TRY_CTX(detail::write_partition_table(raw, info.layout), "{}: GPT", ctx);
   const std::string out_abs = fs::absolute(o.output, ec).string();
   FOUNDRY_TRY(detail::rename_into_place(raw, out_abs, ctx));
   info.image = detail::artifact_file(out_abs);

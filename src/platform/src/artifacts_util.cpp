@@ -17,12 +17,6 @@ namespace foundry::platform::detail {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-bool debugfs_quotable(const std::string& rel) { return rel.find_first_of("\"\n\r\t\\") == std::string::npos; }
-
-}  // namespace
-
 Status require_tools(const std::string& ctx, const std::vector<std::pair<std::string, std::string>>& tool_package) {
   for (const auto& [tool, pkg] : tool_package)
     if (find_program(tool).empty())
@@ -141,64 +135,23 @@ Status make_ext4_image(const std::string& tree, const std::string& image, const 
                   ro),
       "make ext4 file system {} from {}", spec.label, tree);
 
-  // debugfs commands: replaced files first, then the times. mke2fs -d
-  // copies each file's atime and ctime from the tree, and neither can be set
-  // from user space; debugfs sets them in the new file system. Paths debugfs
-  // cannot quote are left alone (logged at debug level).
+  // debugfs commands: replaced files first, then the times
+  // (append_ext4_time_commands, shared with assemble_disk).
   std::string cmds;
   int n = 0;
   for (const auto& [path, content] : spec.replace) {
     const std::string local = scratch + fmt::format("/replace-{}", n++);
     FOUNDRY_TRY(write_file_atomic(local, content, 0644));
-    std::string q = "\"" + path + "\"";
+    std::string q = debugfs_path(path.starts_with("/") ? path.substr(1) : path);
+    if (q.empty()) return fail(ErrorKind::Config, "ext4 {}: cannot replace {} (a newline, CR or tab in its name)",
+                               spec.label, path);
     cmds += fmt::format("rm {}\nwrite {} {}\nsif {} uid 0\nsif {} gid 0\nsif {} mode 0100644\n", q, local, q, q, q, q);
     if (epoch) cmds += fmt::format("sif {} mtime @{}\n", q, *epoch);
   }
-  if (epoch) {
-    struct stat top {};
-    if (::lstat(tree.c_str(), &top) != 0) return fail_errno(ErrorKind::Operation, "cannot stat {}", tree);
-    auto add = [&](const std::string& rel, const struct stat& st) {
-      if (!debugfs_quotable(rel)) {
-        SPDLOG_DEBUG("cannot fix times of {} (debugfs cannot quote its name)", rel);
-        return;
-      }
-      std::string q = "\"/" + rel + "\"";
-      cmds += fmt::format("sif {} atime @{}\nsif {} ctime @{}\n", q, *epoch, q, *epoch);
-      if (st.st_mtime > *epoch) cmds += fmt::format("sif {} mtime @{}\n", q, *epoch);
-    };
-    add("", top);
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(tree, fs::directory_options::none, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) return fail(ErrorKind::Operation, "cannot walk {}: {}", tree, ec.message());
-      struct stat st {};
-      if (::lstat(it->path().c_str(), &st) != 0) continue;
-      if (S_ISDIR(st.st_mode) && st.st_dev != top.st_dev) {
-        it.disable_recursion_pending();  // mke2fs did not descend there either
-        continue;
-      }
-      add(it->path().lexically_relative(tree).string(), st);
-    }
-  }
+  if (epoch) FOUNDRY_TRY_CTX(append_ext4_time_commands(tree, *epoch, cmds), "ext4 file system {}", spec.label);
   if (cmds.empty()) return ok();
-  const std::string file = scratch + "/debugfs-cmds";
-  FOUNDRY_TRY(write_file_atomic(file, cmds));
   const std::string target = spec.offset ? fmt::format("{}?offset={}", image, spec.offset) : image;
-  auto r = FOUNDRY_TRY_CTX(run_checked({"debugfs", "-w", "-f", file, target}, ro), "finish ext4 file system {}",
-                           spec.label);
-  // debugfs exits 0 even when a command fails; its errors go to stderr
-  // after the version banner.
-  std::string err;
-  for (size_t pos = 0; pos < r.err.size();) {
-    size_t nl = r.err.find('\n', pos);
-    if (nl == std::string::npos) nl = r.err.size();
-    std::string line = r.err.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line.rfind("debugfs ", 0) != 0) err += line + "\n";
-  }
-  if (!err.empty())
-    return fail(Error(ErrorKind::Operation, fmt::format("debugfs could not finish ext4 file system {}", spec.label))
-                    .with_detail(err));
+  FOUNDRY_TRY_CTX(run_debugfs(target, cmds, scratch + "/debugfs-cmds", ro), "finish ext4 file system {}", spec.label);
   return ok();
 }
 

@@ -13,6 +13,7 @@
 #include "foundry/common/scope_exit.h"
 #include "foundry/common/subprocess.h"
 #include "foundry/common/unique_fd.h"
+#include "foundry/platform/artifacts.h"
 #include "foundry/platform/rootfs.h"
 #include "fs_util.h"
 
@@ -133,71 +134,13 @@ std::optional<int64_t> effective_epoch(const DiskOptions& o) { return detail::ep
 
 using detail::kMke2fsConf;
 
-Status pwrite_all(int fd, const std::vector<uint8_t>& data, uint64_t offset, const std::string& what) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(ErrorKind::Operation, "cannot write {}", what);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ok();
-}
-
-// mke2fs -d copies each file's atime and ctime from the tree, and neither
-// can be set from user space (reading a file moves its atime; any change
-// moves its ctime). debugfs fixes them in the new file system: atime and
-// ctime become the epoch, mtimes newer than it are clamped to it. Paths
-// debugfs cannot quote are left alone (reported at debug level).
+// Inode times of the root file system (fs_util.h: append_ext4_time_commands).
 Result<size_t> clamp_inode_times(const std::string& tree, const std::string& raw, uint64_t offset, int64_t epoch,
                                  const std::string& work, const RunOptions& base) {
   std::string cmds;
-  size_t count = 0;
-  struct stat top {};
-  if (::lstat(tree.c_str(), &top) != 0) return fail_errno(ErrorKind::Operation, "cannot stat {}", tree);
-  auto add = [&](const std::string& rel, const struct stat& st) {
-    if (rel.find_first_of("\"\n\r\t\\") != std::string::npos) {
-      SPDLOG_DEBUG("cannot fix times of {} (debugfs cannot quote its name)", rel);
-      return;
-    }
-    std::string q = "\"/" + rel + "\"";
-    cmds += fmt::format("sif {} atime @{}\nsif {} ctime @{}\n", q, epoch, q, epoch);
-    if (st.st_mtime > epoch) cmds += fmt::format("sif {} mtime @{}\n", q, epoch);
-    ++count;
-  };
-  add("", top);
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(tree, fs::directory_options::none, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) return fail(ErrorKind::Operation, "cannot walk {}: {}", tree, ec.message());
-    struct stat st {};
-    if (::lstat(it->path().c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode) && st.st_dev != top.st_dev) {
-      it.disable_recursion_pending();  // mkfs did not descend there either
-      continue;
-    }
-    // lexically: fs::relative resolves symlinks, and an absolute link in the
-    // tree (etc/alternatives/pager -> /usr/bin/less) would then name a path
-    // on the build machine ("../../usr/bin/less").
-    add(it->path().lexically_relative(tree).string(), st);
-  }
-  const std::string file = work + "/debugfs-times";
-  FOUNDRY_TRY(write_file_atomic(file, cmds));
-  auto r = FOUNDRY_TRY(run_checked({"debugfs", "-w", "-f", file, fmt::format("{}?offset={}", raw, offset)}, base));
-  // debugfs exits 0 even when a command fails; its errors go to stderr
-  // after the version banner.
-  std::string err;
-  for (size_t pos = 0; pos < r.err.size();) {
-    size_t nl = r.err.find('\n', pos);
-    if (nl == std::string::npos) nl = r.err.size();
-    std::string line = r.err.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (!line.empty() && line.rfind("debugfs ", 0) != 0) err += line + "\n";
-  }
-  if (!err.empty())
-    return fail(Error(ErrorKind::Operation, "debugfs could not set inode times").with_detail(err));
+  size_t count = FOUNDRY_TRY(detail::append_ext4_time_commands(tree, epoch, cmds));
+  FOUNDRY_TRY_CTX(detail::run_debugfs(fmt::format("{}?offset={}", raw, offset), cmds, work + "/debugfs-times", base),
+                  "set inode times");
   return count;
 }
 
@@ -381,14 +324,7 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
   // Stage: partition table, written last: neither mkfs touches it then.
   t = Clock::now();
   emit(o.progress, ProgressEvent::Kind::Begin, "gpt", "writing the partition table");
-  {
-    auto gpt = encode_gpt(info.layout);
-    UniqueFd fd(::open(raw.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return fail_errno(ErrorKind::Storage, "{}: cannot open {}", ctx, raw);
-    FOUNDRY_TRY_CTX(pwrite_all(fd.get(), gpt.primary, 0, raw), "{}: GPT", ctx);
-    FOUNDRY_TRY_CTX(pwrite_all(fd.get(), gpt.backup, gpt.backup_offset, raw), "{}: GPT", ctx);
-    if (::fsync(fd.get()) != 0) return fail_errno(ErrorKind::Storage, "{}: cannot sync {}", ctx, raw);
-  }
+  FOUNDRY_TRY_CTX(detail::write_partition_table(raw, info.layout), "{}: GPT", ctx);
   emit(o.progress, ProgressEvent::Kind::End, "gpt", fmt::format("GPT disk {}", info.ids.disk.to_string()), since(t));
 
   // Stage: the output format, then one rename into place.
@@ -398,6 +334,12 @@ Result<DiskInfo> assemble_disk(const DiskOptions& o) {
   if (o.format != ImageFormat::Raw) {
     final_tmp = work.path() + "/disk." + std::string(to_string(o.format));
     FOUNDRY_TRY_CTX(convert_image(raw, final_tmp, o.format, o.compress, o.tool_timeout), "{}", ctx);
+    // qemu's vpc driver stamps the footer with the current time and a random
+    // UUID: the same normalization as the cluster build's VHD (the VHD epoch,
+    // 2000-01-01, when no SOURCE_DATE_EPOCH is set).
+    if (o.format == ImageFormat::Vpc)
+      FOUNDRY_TRY_CTX(normalize_vhd_footer(final_tmp, epoch.value_or(946684800), derive_guid(o.seed, "vhd-unique-id")),
+                      "{}", ctx);
   }
   if (::rename(final_tmp.c_str(), out_abs.c_str()) != 0)
     return fail_errno(ErrorKind::Storage, "{}: cannot move the image to {}", ctx, out_abs.string());

@@ -17,6 +17,7 @@
 #include "foundry/common/file.h"
 #include "foundry/common/log.h"
 #include "foundry/common/unique_fd.h"
+#include "foundry/platform/gpt.h"
 
 namespace foundry::platform::detail {
 
@@ -256,6 +257,93 @@ std::string tail_file(const std::string& path, size_t max_lines) {
     --pos;
   }
   return t.substr(pos);
+}
+
+std::string debugfs_path(const std::string& rel) {
+  if (rel.find_first_of("\n\r\t") != std::string::npos) return "";
+  std::string q = "\"/";
+  for (char c : rel) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+Result<size_t> append_ext4_time_commands(const std::string& tree, int64_t epoch, std::string& cmds) {
+  namespace fs = std::filesystem;
+  size_t count = 0;
+  struct stat top {};
+  if (::lstat(tree.c_str(), &top) != 0) return fail_errno(ErrorKind::Operation, "cannot stat {}", tree);
+  auto add = [&](const std::string& rel, const struct stat& st) -> Status {
+    std::string q = debugfs_path(rel);
+    if (q.empty())
+      return fail(Error(ErrorKind::Operation,
+                        fmt::format("cannot fix the times of {}/{}: debugfs cannot take a name with a newline, CR "
+                                    "or tab",
+                                    tree, rel))
+                      .with_hint("rename or remove that file in the tree; its times would differ between builds"));
+    cmds += fmt::format("sif {} atime @{}\nsif {} ctime @{}\n", q, epoch, q, epoch);
+    if (st.st_mtime > epoch) cmds += fmt::format("sif {} mtime @{}\n", q, epoch);
+    ++count;
+    return ok();
+  };
+  FOUNDRY_TRY(add("", top));
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(tree, fs::directory_options::none, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return fail(ErrorKind::Operation, "cannot walk {}: {}", tree, ec.message());
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode) && st.st_dev != top.st_dev) {
+      it.disable_recursion_pending();  // mke2fs did not descend there either
+      continue;
+    }
+    // lexically: fs::relative resolves symlinks, and an absolute link in the
+    // tree (etc/alternatives/pager -> /usr/bin/less) would then name a path
+    // on the build machine ("../../usr/bin/less").
+    FOUNDRY_TRY(add(it->path().lexically_relative(tree).string(), st));
+  }
+  return count;
+}
+
+Status run_debugfs(const std::string& target, const std::string& cmds, const std::string& cmd_file,
+                   const RunOptions& ro) {
+  FOUNDRY_TRY(write_file_atomic(cmd_file, cmds));
+  auto r = FOUNDRY_TRY(run_checked({"debugfs", "-w", "-f", cmd_file, target}, ro));
+  std::string err;
+  for (size_t pos = 0; pos < r.err.size();) {
+    size_t nl = r.err.find('\n', pos);
+    if (nl == std::string::npos) nl = r.err.size();
+    std::string line = r.err.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.rfind("debugfs ", 0) != 0) err += line + "\n";
+  }
+  if (!err.empty())
+    return fail(Error(ErrorKind::Operation, fmt::format("debugfs failed on {}", target))
+                    .with_detail(err)
+                    .with_hint("the detail lists the commands debugfs refused"));
+  return ok();
+}
+
+Status write_partition_table(const std::string& image, const GptLayout& layout) {
+  auto gpt = encode_gpt(layout);
+  UniqueFd fd(::open(image.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return fail_errno(ErrorKind::Storage, "cannot open {} to write its partition table", image);
+  auto put = [&](const std::vector<uint8_t>& data, uint64_t offset) -> Status {
+    for (size_t done = 0; done < data.size();) {
+      ssize_t n = ::pwrite(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return fail_errno(ErrorKind::Storage, "cannot write the partition table of {}", image);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return ok();
+  };
+  FOUNDRY_TRY(put(gpt.primary, 0));
+  FOUNDRY_TRY(put(gpt.backup, gpt.backup_offset));
+  if (::fsync(fd.get()) != 0) return fail_errno(ErrorKind::Storage, "cannot sync {}", image);
+  return ok();
 }
 
 }  // namespace foundry::platform::detail

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "foundry/common/error.h"
+#include "foundry/common/subprocess.h"
 
 #include <chrono>
 #include <cstdint>
@@ -21,7 +22,16 @@
 
 #include "foundry/platform/progress.h"
 
+namespace foundry::platform {
+struct GptLayout;
+}
+
 namespace foundry::platform::detail {
+
+// Writes the protective MBR + primary GPT and the backup GPT of `layout`
+// (gpt.h's encoder) into the disk image file and syncs it: the last step of
+// every disk Foundry makes, after the file systems (no mkfs touches it then).
+Status write_partition_table(const std::string& image, const GptLayout& layout);
 
 // Replaces root/rel with a regular file holding data. Whatever was at root/rel
 // (a file, or a symlink pointing anywhere, even outside root) is unlinked
@@ -94,6 +104,28 @@ inline std::optional<int64_t> epoch_or_env(std::optional<int64_t> configured) {
   }
   return std::nullopt;
 }
+
+// The path "/" + rel as one debugfs argument: in double quotes, a quote
+// doubled (debugfs' parser takes backslashes literally, so systemd's
+// "system-systemd\x2dcryptsetup.slice" needs nothing). Empty when debugfs
+// cannot take the name at all: a newline, CR or tab in it.
+std::string debugfs_path(const std::string& rel);
+
+// Appends to `cmds` the debugfs commands that make an ext4 file system that
+// `mke2fs -d tree` made independent of when it was made: mke2fs copies each
+// file's atime and ctime from the tree, and neither can be set from user
+// space (reading a file moves its atime, any change its ctime), so they are
+// set to `epoch` in the new file system, and mtimes newer than it are
+// clamped to it. Walks the tree like mke2fs (no crossing into mounts).
+// Returns the number of inodes; a name debugfs cannot take is an error
+// (left alone it would make the image differ from build to build).
+Result<size_t> append_ext4_time_commands(const std::string& tree, int64_t epoch, std::string& cmds);
+
+// Runs `debugfs -w -f CMD_FILE target` with `cmds` written to cmd_file.
+// debugfs exits 0 even when a command fails: any line on stderr after its
+// version banner is an error here.
+Status run_debugfs(const std::string& target, const std::string& cmds, const std::string& cmd_file,
+                   const RunOptions& ro);
 
 // mke2fs reads /etc/mke2fs.conf, which differs between releases (1.47
 // upstream turns on orphan_file, which older kernels and GRUB refuse). Every

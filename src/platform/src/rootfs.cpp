@@ -451,7 +451,21 @@ Result<RootfsInfo> build_rootfs(const RootfsOptions& o) {
   else
     FOUNDRY_TRY_CTX(detail::write_in_root(root, "etc/resolv.conf", "", 0644, epoch), "{}: finish", stage_ctx);
   FOUNDRY_TRY_CTX(make_dirs(root + "/boot/efi"), "{}: finish", stage_ctx);
-  if (epoch) (void)detail::set_times(root + "/boot/efi", *epoch);
+  if (epoch) {
+    // Every directory's mtime to the epoch: a directory's time says when
+    // dpkg last added or removed an entry, which depends on the order apt
+    // unpacked the packages in, and that order differs between the mirror
+    // and an --offline build's local repository (usr/share/man kept a
+    // package's time in one and the build's in the other). Files keep
+    // their packaged times (the disk stage clamps newer ones).
+    (void)detail::set_times(root, *epoch);
+    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (ec) break;
+      if (it->is_symlink(ec) || !it->is_directory(ec)) continue;
+      (void)detail::set_times(it->path().string(), *epoch);
+    }
+  }
   emit(o.progress, ProgressEvent::Kind::End, "finish", "tree finished", since(t));
 
   // Stage: verify what a boot needs.

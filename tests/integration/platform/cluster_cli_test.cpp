@@ -1,8 +1,9 @@
 // `foundry platform validate` and `foundry platform build` failure paths as
 // a user types them: bad cluster files fail with exit 2 and file:line before
 // any work; a build whose package stage fails leaves no artifact, manifest
-// or staging directory behind. Seconds (mmdebstrap fails at its apt update:
-// the sources name a file:// mirror that does not exist, no network used).
+// or staging directory behind. Seconds: mmdebstrap fails right after its apt
+// update, since the sources name a local repository with an empty index (no
+// network; a missing mirror would cost apt's retries with back-off instead).
 #include <unistd.h>
 
 #include <filesystem>
@@ -86,12 +87,15 @@ TEST(PlatformBuild, FailedStageLeavesNoArtifacts) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root (mmdebstrap --mode=root)";
   if (find_program("mmdebstrap").empty()) GTEST_SKIP() << "mmdebstrap not installed";
   Tmp t;
-  const std::string sources = t.path + "/broken.list";
-  ASSERT_TRUE(write_file_atomic(sources, "deb [trusted=yes] file:///nonexistent/foundry-mirror bookworm main\n"));
+  const std::string sources = t.path + "/empty.list";
+  fs::create_directories(t.path + "/repo");
+  ASSERT_TRUE(write_file_atomic(t.path + "/repo/Packages", ""));
+  ASSERT_TRUE(write_file_atomic(sources, "deb [trusted=yes] file://" + t.path + "/repo ./\n"));
   const std::string out = t.path + "/out";
   auto r = foundry_cli({"platform", "build", kExample, "-o", out, "--sources", sources, "--cache", t.path + "/cache"});
   EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("mmdebstrap"));
+  EXPECT_THAT(r.err, HasSubstr("Unable to locate package"));
   EXPECT_THAT(r.out, HasSubstr("✓ validate"));
   EXPECT_FALSE(fs::exists(out + "/manifest.json"));
   EXPECT_FALSE(fs::exists(out + "/images"));

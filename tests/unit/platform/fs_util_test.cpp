@@ -153,3 +153,14 @@ TEST_F(Tree, AptCachePruneDropsOtherVersionsOfInstalledPackagesOnly) {
   EXPECT_EQ(left, (std::set<std::string>{"vim_2%3a9.0.1378-2_amd64.deb", "zstd_1.5.4+dfsg2-5_amd64.deb",
                                          "htop_3.2.2-2_amd64.deb", "notes.txt"}));
 }
+
+TEST(DebugfsPath, QuotesAndDoublesQuotesAndRefusesLineBreaks) {
+  EXPECT_EQ(debugfs_path(""), "\"/\"");
+  EXPECT_EQ(debugfs_path("etc/with space"), "\"/etc/with space\"");
+  // debugfs takes backslashes literally: systemd's escaped unit names as is.
+  EXPECT_EQ(debugfs_path("usr/lib/systemd/system/system-systemd\\x2dcryptsetup.slice"),
+            "\"/usr/lib/systemd/system/system-systemd\\x2dcryptsetup.slice\"");
+  EXPECT_EQ(debugfs_path("etc/say \"hi\""), "\"/etc/say \"\"hi\"\"\"");
+  EXPECT_EQ(debugfs_path("a\nb"), "");
+  EXPECT_EQ(debugfs_path("a\tb"), "");
+}

@@ -64,6 +64,10 @@ struct ClusterBuildOptions {
   std::string etc_apt = "/etc/apt";
   // Skip the package availability check (tests with fake package sets).
   PackageAvailability availability;
+  // Non-empty: the finished node OS tree is moved here (a new directory on
+  // the output's file system) instead of being removed. Not an artifact;
+  // for comparing the trees of two builds (diffoscope, diff -r).
+  std::string keep_rootfs;
   ProgressFn progress;
 };
 

@@ -21,7 +21,8 @@ namespace foundry::platform {
 
 // Bumped whenever the recipe changes in a way its text does not show (the
 // text of every file the recipe writes is part of describe_inputs already).
-inline constexpr int kRecipeVersion = 1;
+// 2: directory mtimes set to the epoch at the end of build_rootfs.
+inline constexpr int kRecipeVersion = 2;
 
 // What the initramfs carries. Virtual: only the drivers listed in
 // RootfsOptions::initramfs_modules (small, generated in seconds, fast to load
