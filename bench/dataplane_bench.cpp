@@ -45,6 +45,7 @@
 #include "forwarder_fixture.h"
 #include "foundry/common/subprocess.h"
 #include "foundry/dataplane/forwarder.h"
+#include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/netns.h"
 #include "foundry/dataplane/test_run.h"
 #include "foundry/dataplane/xdp.h"
@@ -124,20 +125,8 @@ const char* kCaseNames[] = {"forward_local", "encap", "decap"};
 
 // Received packets of an interface in this thread's network namespace.
 uint64_t rx_packets(const std::string& ifname) {
-  std::ifstream in("/proc/thread-self/net/dev");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    name.erase(0, name.find_first_not_of(' '));
-    if (name != ifname) continue;
-    std::istringstream fields(line.substr(colon + 1));
-    uint64_t bytes = 0, packets = 0;
-    fields >> bytes >> packets;
-    return packets;
-  }
-  return 0;
+  auto n = interface_rx_packets(ifname);
+  return n ? *n : 0;
 }
 
 void run_case(benchmark::State& state, bool live) {

@@ -16,6 +16,15 @@
 #         the rx_packets counter of cB's eth0 over a steady window. Also
 #         through a third topology, "direct": the same two containers joined
 #         by one veth pair, to subtract the generator's and receiver's share.
+#   fwd   "forwarding only: the receiver drops at ingress": the same small
+#         measurement for foundry and kernel, with a tc clsact ingress drop
+#         on cB's eth0 ingress (identical in both topologies, installed for this
+#         measurement only, removed afterwards). veth counts rx_packets before
+#         tc ingress, so every arrived frame is still counted, but cB's IP/UDP
+#         stack (closed port, ICMP unreachable) no longer costs CPU time that
+#         both paths would share on this 2-core machine. The "small" numbers
+#         (with the receiver's stack) are the issue's measurement; "fwd" shows
+#         the forwarding paths alone.
 # and prints each round, the medians and the ratios foundry/kernel.
 #
 # Usage (root): bench/dataplane_throughput.sh [BUILD_DIR] [SECONDS] [ROUNDS]
@@ -42,7 +51,7 @@ SMALL_MODE=${FDTP_SMALL_MODE:-${FDTP_XDP_MODE:-native}}
 GEN_CPUS=${FDTP_GEN_CPUS:-1}
 ONLY=${FDTP_ONLY:-}
 [ "$(id -u)" = 0 ] || { echo "dataplane_throughput: skipped: needs root" >&2; exit 0; }
-for tool in iperf3 trafgen ip timeout awk; do
+for tool in iperf3 trafgen ip tc clang timeout awk; do
   command -v $tool >/dev/null || { echo "dataplane_throughput: needs $tool (apt-get install iperf3 netsniff-ng iproute2)" >&2; exit 1; }
 done
 AGENT=$(realpath "$BUILD/src/agent/foundry-agent")
@@ -266,6 +275,21 @@ small_measure() {  # prefix
   done
 }
 
+# Drop everything at cB's eth0 ingress (tc clsact, before the IP stack), and
+# undo it. This kernel has neither cls_matchall nor act_gact, so the drop is a
+# two-instruction cls_bpf program in direct-action mode (TC_ACT_SHOT), built
+# here with clang.
+drop_on() {
+  if [ ! -f "$TMP/drop.o" ]; then
+    printf '%s\n' '__attribute__((section("tc"), used)) int drop(void *skb) { return 2; /* TC_ACT_SHOT */ }' \
+      'char _license[] __attribute__((section("license"), used)) = "GPL";' >"$TMP/drop.c"
+    clang -O2 -target bpf -c "$TMP/drop.c" -o "$TMP/drop.o"
+  fi
+  ip netns exec "$P-${1}cb" tc qdisc add dev eth0 clsact
+  ip netns exec "$P-${1}cb" tc filter add dev eth0 ingress bpf da obj "$TMP/drop.o" sec tc
+}
+drop_off() { ip netns exec "$P-${1}cb" tc qdisc del dev eth0 clsact; }
+
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "dataplane_throughput: $(date -u +%FT%TZ), kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -278,9 +302,9 @@ setup_direct
 [ "$ONLY" = tcp ] || check_path f
 check_path k
 
-printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' round tcp_foundry tcp_kernel small_foundry small_kernel small_direct sent_foundry sent_kernel
-printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "" Mbit/s Mbit/s "arrived pps" "arrived pps" "arrived pps" pps pps
-tf=0 tk=0 sf=0 sk=0 sd=0 gf=0 gk=0
+printf '%-6s %12s %12s %14s %14s %14s %14s %14s %14s %14s\n' round tcp_foundry tcp_kernel small_foundry small_kernel small_direct sent_foundry sent_kernel fwd_foundry fwd_kernel
+printf '%-6s %12s %12s %14s %14s %14s %14s %14s %14s %14s\n' "" Mbit/s Mbit/s "arrived pps" "arrived pps" "arrived pps" pps pps "arrived pps" "arrived pps"
+tf=0 tk=0 sf=0 sk=0 sd=0 gf=0 gk=0 ff=0 fk=0
 for r in $(seq "$ROUNDS"); do
   if [ "$ONLY" != small ]; then
     tcp_run t; tf=$RESULT; zf=$TCP_RX_SIZE
@@ -291,9 +315,12 @@ for r in $(seq "$ROUNDS"); do
     small_measure f; read -r sf gf <<<"$RESULT"
     small_measure k; read -r sk gk <<<"$RESULT"
     small_measure d; read -r sd _ <<<"$RESULT"
+    # Forwarding only: the receiver drops at ingress (same drop on both paths).
+    drop_on f; small_measure f; read -r ff _ <<<"$RESULT"; drop_off f
+    drop_on k; small_measure k; read -r fk _ <<<"$RESULT"; drop_off k
   fi
-  printf '%-6s %12s %12s %14s %14s %14s %14s %14s\n' "$r" "$tf" "$tk" "$sf" "$sk" "$sd" "$gf" "$gk"
-  echo "$tf $tk $sf $sk $sd" >>"$TMP/rounds"
+  printf '%-6s %12s %12s %14s %14s %14s %14s %14s %14s %14s\n' "$r" "$tf" "$tk" "$sf" "$sk" "$sd" "$gf" "$gk" "$ff" "$fk"
+  echo "$tf $tk $sf $sk $sd $ff $fk" >>"$TMP/rounds"
 done
 
 TF=$(awk '{print $1}' "$TMP/rounds" | median)
@@ -301,10 +328,14 @@ TK=$(awk '{print $2}' "$TMP/rounds" | median)
 SF=$(awk '{print $3}' "$TMP/rounds" | median)
 SK=$(awk '{print $4}' "$TMP/rounds" | median)
 SD=$(awk '{print $5}' "$TMP/rounds" | median)
+FF=$(awk '{print $6}' "$TMP/rounds" | median)
+FK=$(awk '{print $7}' "$TMP/rounds" | median)
 [ "$RETRIES" = 0 ] || echo "small-packet measurements repeated after trafgen quit: $RETRIES"
-printf '%-6s %12s %12s %14s %14s %14s\n' median "$TF" "$TK" "$SF" "$SK" "$SD"
+printf '%-6s %12s %12s %14s %14s %14s %14s %14s %14s %14s\n' median "$TF" "$TK" "$SF" "$SK" "$SD" "" "" "$FF" "$FK"
 awk -v tf="$TF" -v tk="$TK" -v sf="$SF" -v sk="$SK" 'BEGIN {
   printf "ratio foundry/kernel: TCP %.2f (goal >= 1), small packets %.2f (goal >= 2)\n", tk ? tf / tk : 0, sk ? sf / sk : 0 }'
+[ "$ONLY" = tcp ] || awk -v ff="$FF" -v fk="$FK" 'BEGIN {
+  printf "ratio foundry/kernel, small packets, forwarding only (the receiver drops at ingress): %.2f\n", fk ? ff / fk : 0 }'
 # trafgen sends from the sender's syscall, and veth runs the whole path in
 # that CPU's softirq before the next send: generator, path and receiver share
 # one CPU (run to completion). What the path itself costs per packet is the

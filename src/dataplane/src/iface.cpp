@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "foundry/common/unique_fd.h"
 
@@ -57,6 +59,24 @@ Status set_tx_checksum_offload(const std::string& ifname, bool on) {
   v.data = on ? 1 : 0;
   FOUNDRY_TRY(query(ifname, SIOCETHTOOL, on ? "turn on tx-checksumming" : "turn off tx-checksumming", &v));
   return ok();
+}
+
+Result<uint64_t> interface_rx_packets(const std::string& ifname) {
+  std::ifstream in("/proc/thread-self/net/dev");
+  if (!in) return fail_errno(ErrorKind::Operation, "read /proc/thread-self/net/dev for {}", ifname);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name != ifname) continue;
+    std::istringstream fields(line.substr(colon + 1));
+    uint64_t bytes = 0, packets = 0;
+    fields >> bytes >> packets;
+    return packets;
+  }
+  return fail(ErrorKind::Validation, "no interface {} in /proc/thread-self/net/dev (this thread's namespace)", ifname);
 }
 
 }  // namespace foundry::dataplane

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "forwarder_fixture.h"
+#include "foundry/dataplane/iface.h"
 #include "foundry/dataplane/learn_watcher.h"
 #include "foundry/dataplane/xdp.h"
 
@@ -230,21 +231,9 @@ TEST_F(ForwarderBehaviour, FloodGroupsFollowPortsAcrossVnis) {
 
 // Received packets of an interface in this thread's network namespace.
 uint64_t rx_packets(const std::string& ifname) {
-  std::ifstream in("/proc/thread-self/net/dev");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    name.erase(0, name.find_first_not_of(' '));
-    if (name != ifname) continue;
-    std::istringstream fields(line.substr(colon + 1));
-    uint64_t bytes = 0, packets = 0;
-    fields >> bytes >> packets;
-    return packets;
-  }
-  ADD_FAILURE() << "no interface " << ifname << " in /proc/thread-self/net/dev";
-  return 0;
+  auto n = interface_rx_packets(ifname);
+  if (!n) ADD_FAILURE() << n.error().to_string();
+  return n ? *n : 0;
 }
 
 // Flooding carried out, not only decided: with live frames the broadcast

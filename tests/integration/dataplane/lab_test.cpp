@@ -156,18 +156,31 @@ class LabTest : public ::testing::Test {
     return ok();
   }
 
+  // The seed's topology, nothing attached: a host namespace and two
+  // containers, c1 192.0.2.1 and c2 192.0.2.2, each joined to the host by
+  // a veth (c1h, c2h on the host side).
+  struct SeedLab {
+    std::string host, c1, c2;
+  };
+  void make_seed_lab(SeedLab& s) {
+    s.host = LAB_OK(lab_.add_netns("host"));
+    s.c1 = LAB_OK(lab_.add_netns("c1"));
+    s.c2 = LAB_OK(lab_.add_netns("c2"));
+    LAB_OK(Lab::veth(s.host, "c1h", s.c1, "eth0"));
+    LAB_OK(Lab::veth(s.host, "c2h", s.c2, "eth0"));
+    LAB_OK(Lab::address(s.c1, "eth0", "192.0.2.1/24"));
+    LAB_OK(Lab::address(s.c2, "eth0", "192.0.2.2/24"));
+  }
+
   Lab lab_;
 };
 
 // The seed's lab: two containers on one host, 192.0.2.1 <-> 192.0.2.2.
 TEST_F(LabTest, SeedLabPingsThroughXdp) {
-  std::string host = LAB_OK(lab_.add_netns("host"));
-  std::string c1 = LAB_OK(lab_.add_netns("c1"));
-  std::string c2 = LAB_OK(lab_.add_netns("c2"));
-  LAB_OK(Lab::veth(host, "c1h", c1, "eth0"));
-  LAB_OK(Lab::veth(host, "c2h", c2, "eth0"));
-  LAB_OK(Lab::address(c1, "eth0", "192.0.2.1/24"));
-  LAB_OK(Lab::address(c2, "eth0", "192.0.2.2/24"));
+  SeedLab lab;
+  make_seed_lab(lab);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string &host = lab.host, &c1 = lab.c1, &c2 = lab.c2;
 
   EXPECT_EQ(pings(c1, "192.0.2.2", 1), 0) << "the host must not forward on its own";
 
@@ -224,13 +237,10 @@ TEST_F(LabTest, SeedLabPingsThroughXdp) {
 // on). Without foundry_pass on the container end the forwarder does its part
 // (counters move) and the frames still vanish.
 TEST_F(LabTest, VethPeerWithoutXdpProgramLosesRedirectedFrames) {
-  std::string host = LAB_OK(lab_.add_netns("host"));
-  std::string c1 = LAB_OK(lab_.add_netns("c1"));
-  std::string c2 = LAB_OK(lab_.add_netns("c2"));
-  LAB_OK(Lab::veth(host, "c1h", c1, "eth0"));
-  LAB_OK(Lab::veth(host, "c2h", c2, "eth0"));
-  LAB_OK(Lab::address(c1, "eth0", "192.0.2.1/24"));
-  LAB_OK(Lab::address(c2, "eth0", "192.0.2.2/24"));
+  SeedLab lab;
+  make_seed_lab(lab);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string &host = lab.host, &c1 = lab.c1, &c2 = lab.c2;
   auto dp = open_in(host);
   ASSERT_TRUE(dp);
   LAB_OK(attach(*dp, host, "c1h", 100, c1, XdpMode::Native, false));
@@ -249,13 +259,10 @@ TEST_F(LabTest, VethPeerWithoutXdpProgramLosesRedirectedFrames) {
 
 // Generic (skb) mode works too, e.g. for drivers without native XDP.
 TEST_F(LabTest, GenericModeForwards) {
-  std::string host = LAB_OK(lab_.add_netns("host"));
-  std::string c1 = LAB_OK(lab_.add_netns("c1"));
-  std::string c2 = LAB_OK(lab_.add_netns("c2"));
-  LAB_OK(Lab::veth(host, "c1h", c1, "eth0"));
-  LAB_OK(Lab::veth(host, "c2h", c2, "eth0"));
-  LAB_OK(Lab::address(c1, "eth0", "192.0.2.1/24"));
-  LAB_OK(Lab::address(c2, "eth0", "192.0.2.2/24"));
+  SeedLab lab;
+  make_seed_lab(lab);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string &host = lab.host, &c1 = lab.c1, &c2 = lab.c2;
   auto dp = open_in(host);
   ASSERT_TRUE(dp);
   LAB_OK(attach(*dp, host, "c1h", 100, c1, XdpMode::Generic));

@@ -31,7 +31,8 @@ class FakeControl final : public DataplaneControl {
   Result<AttachResult> attach(const PortSpec& spec) override {
     uint32_t idx = FOUNDRY_TRY(ifindex(spec.ifname));
     attached.push_back(spec);
-    return AttachResult{XdpMode::Native, idx};
+    // As the loader: auto picks native on veth, any other mode is used as asked.
+    return AttachResult{spec.mode == XdpMode::Auto ? XdpMode::Native : spec.mode, idx};
   }
   Status detach(const std::string& name, const std::optional<PeerInterface>&) override {
     FOUNDRY_TRY(ifindex(name));
@@ -229,6 +230,20 @@ TEST_F(AgentServiceTest, DeleteOfAMissingEntryIsNotFound) {
   grpc::ClientContext ctx;
   pb::DeleteFdbEntryResponse resp;
   EXPECT_EQ(client_->stub().DeleteFdbEntry(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(AgentServiceTest, TcModeTravelsBothWays) {
+  pb::AttachInterfaceRequest req;
+  req.set_interface("veth1");
+  req.set_vni(42);
+  req.set_mode(pb::XDP_MODE_TC);
+  auto r = client_->call(&pb::Agent::Stub::AttachInterface, req, "attach");
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_EQ(fake_.attached.size(), 1u);
+  EXPECT_EQ(fake_.attached[0].mode, XdpMode::Tc);
+  EXPECT_EQ(r->mode(), pb::XDP_MODE_TC);
+  EXPECT_EQ(parse_xdp_mode("tc"), XdpMode::Tc);
+  EXPECT_EQ(to_string(XdpMode::Tc), "tc");
 }
 
 TEST_F(AgentServiceTest, AttachPassesPeerNamespaceAndMode) {
