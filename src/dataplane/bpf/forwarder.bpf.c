@@ -549,46 +549,64 @@ static __always_inline int handle_access(struct xdp_md *ctx, const struct fdp_po
   return forward(ctx, vni, ifindex, 0);
 }
 
+/* The outer headers of a frame from the underlay, checked alike by the XDP
+ * and the TC program. 0 when it is VXLAN to this VTEP with the I flag and a
+ * known VNI (*vni, *tot_len = the outer IPv4 length, *inner set);
+ * FDP_R_PASS_NOT_VXLAN when it is not ours (the kernel gets it); else the
+ * reason to drop it. `len` is the whole frame's length. */
+static __always_inline __u32 check_vxlan(void *data, void *data_end, __u32 len, __u32 *vni, __u32 *tot_len,
+                                         struct fdp_eth **inner)
+{
+  struct fdp_eth *eth = data;
+  struct fdp_ipv4 *ip = (void *)(eth + 1);
+  struct fdp_udp *udp = (void *)(ip + 1);
+  if ((void *)(udp + 1) > data_end || eth->proto != bpf_htons(ETH_P_IP_))
+    return FDP_R_PASS_NOT_VXLAN;
+
+  __u32 zero = 0;
+  struct fdp_vtep *vt = bpf_map_lookup_elem(&vtep, &zero);
+  if (!vt || vt->ip == 0 || ip->ver_ihl != 0x45 || ip->daddr != vt->ip || ip->protocol != PROTO_UDP ||
+      (ip->frag_off & bpf_htons(IP_MF_OFFSET)) || udp->dest != bpf_htons(vt->port))
+    return FDP_R_PASS_NOT_VXLAN;
+
+  /* The kernel's ip_rcv() would verify this; we bypass it. */
+  if (ipv4_csum(ip) != 0)
+    return FDP_R_DROP_BAD_CSUM;
+
+  struct fdp_vxlan *vx = (void *)(udp + 1);
+  struct fdp_eth *in = (void *)(vx + 1);
+  if ((void *)(in + 1) > data_end)
+    return FDP_R_DROP_MALFORMED;
+  __u32 tl = bpf_ntohs(ip->tot_len);
+  if (tl < OUTER_IP_EXTRA + ETH_HLEN_ || tl > len - ETH_HLEN_ || bpf_ntohs(udp->len) != tl - sizeof(struct fdp_ipv4))
+    return FDP_R_DROP_MALFORMED;
+  /* The UDP checksum is not verified: RFC 7348 section 5 leaves that to the
+   * receiver (MAY), and Linux sends VXLAN over IPv4 with checksum 0. */
+  if (!(vx->flags & VXLAN_FLAG_I))
+    return FDP_R_DROP_BAD_VXLAN;
+  __u32 v = bpf_ntohl(vx->vni_reserved2) >> 8;
+  if (!bpf_map_lookup_elem(&vnis, &v))
+    return FDP_R_DROP_UNKNOWN_VNI;
+  *vni = v;
+  *tot_len = tl;
+  *inner = in;
+  return 0;
+}
+
 /* A frame from the underlay. It is ours when it is IPv4 (no options, not a
  * fragment) UDP to the VTEP's address and port; the kernel gets everything
  * else, including what is too short to tell. Once it is ours, any defect is
  * a drop: nothing else on this host would accept it either. */
 static __always_inline int handle_uplink(struct xdp_md *ctx, __u32 ifindex)
 {
-  void *data = pkt_start(ctx);
-  void *data_end = pkt_end(ctx);
-  struct fdp_eth *eth = data;
-  struct fdp_ipv4 *ip = (void *)(eth + 1);
-  struct fdp_udp *udp = (void *)(ip + 1);
-  if ((void *)(udp + 1) > data_end || eth->proto != bpf_htons(ETH_P_IP_))
-    return finish(ctx, XDP_PASS, FDP_R_PASS_NOT_VXLAN);
-
-  __u32 zero = 0;
-  struct fdp_vtep *vt = bpf_map_lookup_elem(&vtep, &zero);
-  if (!vt || vt->ip == 0 || ip->ver_ihl != 0x45 || ip->daddr != vt->ip || ip->protocol != PROTO_UDP ||
-      (ip->frag_off & bpf_htons(IP_MF_OFFSET)) || udp->dest != bpf_htons(vt->port))
-    return finish(ctx, XDP_PASS, FDP_R_PASS_NOT_VXLAN);
-
-  /* The kernel's ip_rcv() would verify this; we bypass it. */
-  if (ipv4_csum(ip) != 0)
-    return finish(ctx, XDP_DROP, FDP_R_DROP_BAD_CSUM);
-
-  struct fdp_vxlan *vx = (void *)(udp + 1);
-  struct fdp_eth *inner = (void *)(vx + 1);
-  if ((void *)(inner + 1) > data_end)
-    return finish(ctx, XDP_DROP, FDP_R_DROP_MALFORMED);
-  __u32 tot_len = bpf_ntohs(ip->tot_len);
+  __u32 vni, tot_len;
+  struct fdp_eth *inner;
+  __u32 why = check_vxlan(pkt_start(ctx), pkt_end(ctx), xdp_len(ctx), &vni, &tot_len, &inner);
+  if (why == FDP_R_PASS_NOT_VXLAN)
+    return finish(ctx, XDP_PASS, why);
+  if (why != 0)
+    return finish(ctx, XDP_DROP, why);
   __u32 ip_avail = xdp_len(ctx) - ETH_HLEN_;
-  if (tot_len < OUTER_IP_EXTRA + ETH_HLEN_ || tot_len > ip_avail ||
-      bpf_ntohs(udp->len) != tot_len - sizeof(struct fdp_ipv4))
-    return finish(ctx, XDP_DROP, FDP_R_DROP_MALFORMED);
-  /* The UDP checksum is not verified: RFC 7348 section 5 leaves that to the
-   * receiver (MAY), and Linux sends VXLAN over IPv4 with checksum 0. */
-  if (!(vx->flags & VXLAN_FLAG_I))
-    return finish(ctx, XDP_DROP, FDP_R_DROP_BAD_VXLAN);
-  __u32 vni = bpf_ntohl(vx->vni_reserved2) >> 8;
-  if (!bpf_map_lookup_elem(&vnis, &vni))
-    return finish(ctx, XDP_DROP, FDP_R_DROP_UNKNOWN_VNI);
 
   /* Bytes after the IPv4 packet (link padding) are not part of the inner
    * frame. */
@@ -598,8 +616,8 @@ static __always_inline int handle_uplink(struct xdp_md *ctx, __u32 ifindex)
     return finish(ctx, XDP_DROP, FDP_R_DROP_HEADROOM);
   count(ctx, FDP_E_DECAP);
 
-  data = pkt_start(ctx);
-  data_end = pkt_end(ctx);
+  void *data = pkt_start(ctx);
+  void *data_end = pkt_end(ctx);
   inner = data;
   if ((void *)(inner + 1) > data_end)
     return finish(ctx, XDP_DROP, FDP_R_DROP_MALFORMED);
@@ -881,36 +899,14 @@ static __always_inline int tc_access(struct __sk_buff *skb, const struct fdp_por
 static __always_inline int tc_uplink(struct __sk_buff *skb, __u32 ifindex)
 {
   tc_pull(skb, FDP_ENCAP_OVERHEAD + ETH_HLEN_);
-  void *data = skb_start(skb);
-  void *data_end = skb_end(skb);
-  struct fdp_eth *eth = data;
-  struct fdp_ipv4 *ip = (void *)(eth + 1);
-  struct fdp_udp *udp = (void *)(ip + 1);
-  if ((void *)(udp + 1) > data_end || eth->proto != bpf_htons(ETH_P_IP_))
-    return tc_finish(skb, FDP_V_PASS, FDP_R_PASS_NOT_VXLAN);
-
-  __u32 zero = 0;
-  struct fdp_vtep *vt = bpf_map_lookup_elem(&vtep, &zero);
-  if (!vt || vt->ip == 0 || ip->ver_ihl != 0x45 || ip->daddr != vt->ip || ip->protocol != PROTO_UDP ||
-      (ip->frag_off & bpf_htons(IP_MF_OFFSET)) || udp->dest != bpf_htons(vt->port))
-    return tc_finish(skb, FDP_V_PASS, FDP_R_PASS_NOT_VXLAN);
-  if (ipv4_csum(ip) != 0)
-    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_CSUM);
-
-  struct fdp_vxlan *vx = (void *)(udp + 1);
-  struct fdp_eth *inner = (void *)(vx + 1);
-  if ((void *)(inner + 1) > data_end)
-    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
-  __u32 tot_len = bpf_ntohs(ip->tot_len);
+  __u32 vni, tot_len;
+  struct fdp_eth *inner;
+  __u32 why = check_vxlan(skb_start(skb), skb_end(skb), skb->len, &vni, &tot_len, &inner);
+  if (why == FDP_R_PASS_NOT_VXLAN)
+    return tc_finish(skb, FDP_V_PASS, why);
+  if (why != 0)
+    return tc_finish(skb, FDP_V_DROP, why);
   __u32 ip_avail = skb->len - ETH_HLEN_;
-  if (tot_len < OUTER_IP_EXTRA + ETH_HLEN_ || tot_len > ip_avail ||
-      bpf_ntohs(udp->len) != tot_len - sizeof(struct fdp_ipv4))
-    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_MALFORMED);
-  if (!(vx->flags & VXLAN_FLAG_I))
-    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_BAD_VXLAN);
-  __u32 vni = bpf_ntohl(vx->vni_reserved2) >> 8;
-  if (!bpf_map_lookup_elem(&vnis, &vni))
-    return tc_finish(skb, FDP_V_DROP, FDP_R_DROP_UNKNOWN_VNI);
 
   struct fdp_eth saved = *inner;
   __u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
